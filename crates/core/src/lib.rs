@@ -1,0 +1,26 @@
+//! # tensormine-core
+//!
+//! The project's shared domain crate: pure functions and wire types that the
+//! off-chain worker and the on-chain canisters (router, registry) must agree on
+//! bit for bit. Nothing here performs I/O, reads clocks or draws randomness, and
+//! the crate builds for `wasm32-unknown-unknown`.
+//!
+//! * [`prng`] — the seeded input generator (ChaCha20, random access by element),
+//!   so a canister can regenerate any row of a seeded matrix.
+//! * [`merkle`] — the Merkle tree over a result matrix's rows, with proofs.
+//! * [`verify`] — Freivalds' check and the sampled-row recomputation, with
+//!   floating-point tolerances that are sound for f32 GEMM.
+//! * [`signing`] — the domain-separated digests a worker signs with ed25519,
+//!   and their verification.
+//! * [`api`] — the worker's HTTP API request/response types (JSON).
+//! * [`digest`], [`encoding`] — 32-byte digests in hex, float arrays in base64.
+
+pub mod api;
+pub mod digest;
+pub mod encoding;
+pub mod merkle;
+pub mod prng;
+pub mod signing;
+pub mod verify;
+
+pub use digest::Digest32;
