@@ -14,27 +14,30 @@ pub struct RejectResponse {
 }
 
 impl RejectResponse {
-    pub fn new(reject_code: RejectCode, error_code: ErrorCode, message: impl Into<String>) -> Self {
+    /// A reject whose code is the one the replica pairs with `error_code`.
+    pub fn new(error_code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { reject_code: RejectCode::from(error_code), reject_message: message.into(), error_code }
+    }
+
+    /// A reject whose code is not implied by its error code: the outcome of an
+    /// HTTPS outcall or a threshold-key request, as a calling canister sees it.
+    pub fn custom(reject_code: RejectCode, error_code: ErrorCode, message: impl Into<String>) -> Self {
         Self { reject_code, reject_message: message.into(), error_code }
     }
 
     /// A reject that a canister produced itself with `ic0.msg_reject`.
     pub fn canister_reject(message: impl Into<String>) -> Self {
-        Self::new(RejectCode::CanisterReject, ErrorCode::CanisterRejectedMessage, message)
+        Self::new(ErrorCode::CanisterRejectedMessage, message)
     }
 
     pub fn canister_not_found(canister: &candid::Principal) -> Self {
-        Self::new(
-            RejectCode::DestinationInvalid,
-            ErrorCode::CanisterNotFound,
+        Self::new(ErrorCode::CanisterNotFound,
             format!("Canister {canister} not found"),
         )
     }
 
     pub fn not_controller(canister: &candid::Principal, caller: &candid::Principal) -> Self {
-        Self::new(
-            RejectCode::CanisterError,
-            ErrorCode::CanisterInvalidController,
+        Self::new(ErrorCode::CanisterInvalidController,
             format!(
                 "Only the controllers of the canister {canister} can control it.\n\
                  Canister's controllers: see canister_status\nSender's ID: {caller}"
@@ -43,9 +46,7 @@ impl RejectResponse {
     }
 
     pub fn invalid_payload(method: &str, err: impl fmt::Display) -> Self {
-        Self::new(
-            RejectCode::CanisterError,
-            ErrorCode::InvalidManagementPayload,
+        Self::new(ErrorCode::InvalidManagementPayload,
             format!("Error decoding candid for management method {method}: {err}"),
         )
     }

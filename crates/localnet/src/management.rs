@@ -81,9 +81,7 @@ const CANISTER_ONLY: &[&str] = &[
 /// Refuses ingress messages to management methods users cannot call.
 pub(crate) fn check_ingress_method(method: &str) -> Result<(), RejectResponse> {
     if CANISTER_ONLY.contains(&method) {
-        return Err(RejectResponse::new(
-            RejectCode::CanisterReject,
-            ErrorCode::CanisterRejectedMessage,
+        return Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage,
             format!("Only canisters can call ic00 method {method}"),
         ));
     }
@@ -123,9 +121,7 @@ impl LocalNet {
             "schnorr_public_key" => now(self.schnorr_public_key(r)),
             "sign_with_schnorr" => self.sign_with_schnorr(r),
             "http_request" => self.http_request(r),
-            other => now(Err(RejectResponse::new(
-                RejectCode::CanisterReject,
-                ErrorCode::UnknownManagementMessage,
+            other => now(Err(RejectResponse::new(ErrorCode::UnknownManagementMessage,
                 format!("Management canister has no method '{other}'"),
             ))),
         }
@@ -175,7 +171,7 @@ impl LocalNet {
         let fee = self.costs.create_canister();
         if r.cycles < fee {
             let msg = format!("Creating a canister requires a fee of {fee} that is deducted from the canister's initial balance but only {} cycles were received with the create_canister request.", r.cycles);
-            return Answer::Now(Err(RejectResponse::new(RejectCode::CanisterReject, ErrorCode::InsufficientCyclesForCreateCanister, msg)), 0);
+            return Answer::Now(Err(RejectResponse::new(ErrorCode::InsufficientCyclesForCreateCanister, msg)), 0);
         }
         if let Err(e) = validate_settings(args.settings.as_ref()) {
             return Answer::Now(Err(e), 0);
@@ -195,9 +191,7 @@ impl LocalNet {
         };
         let id = match args.specified_id {
             Some(id) if self.canisters.contains_key(&id) => {
-                return Err(RejectResponse::new(
-                    RejectCode::CanisterError,
-                    ErrorCode::CanisterIdAlreadyExists,
+                return Err(RejectResponse::new(ErrorCode::CanisterIdAlreadyExists,
                     format!("Canister {id} is already installed."),
                 ))
             }
@@ -263,9 +257,7 @@ impl LocalNet {
         c.status = RunStatus::Running;
         let cancelled = std::mem::take(&mut c.stop_waiters);
         for origin in cancelled {
-            let reject = RejectResponse::new(
-                RejectCode::CanisterError,
-                ErrorCode::CanisterStoppingCancelled,
+            let reject = RejectResponse::new(ErrorCode::CanisterStoppingCancelled,
                 format!("Canister {}'s stop request was cancelled.", args.canister_id),
             );
             self.answer_origin(&origin, Err(reject), 0);
@@ -295,9 +287,7 @@ impl LocalNet {
         let args: CanisterIdRecord = decode("delete_canister", &r.payload)?;
         let c = self.controlled(args.canister_id, r.sender)?;
         if c.status != RunStatus::Stopped {
-            return Err(RejectResponse::new(
-                RejectCode::CanisterError,
-                ErrorCode::CanisterNotStopped,
+            return Err(RejectResponse::new(ErrorCode::CanisterNotStopped,
                 format!("Canister {} must be stopped before it is deleted.", args.canister_id),
             ));
         }
@@ -328,9 +318,7 @@ impl LocalNet {
         self.bump_epoch(canister);
         let open: Vec<u64> = self.contexts.iter().filter(|(_, c)| c.canister == canister).map(|(id, _)| *id).collect();
         for id in open {
-            let reject = RejectResponse::new(
-                RejectCode::CanisterReject,
-                ErrorCode::CanisterRejectedMessage,
+            let reject = RejectResponse::new(ErrorCode::CanisterRejectedMessage,
                 "Canister has been uninstalled.",
             );
             self.respond(id, Err(reject));
@@ -344,17 +332,13 @@ impl LocalNet {
         self.controlled(args.canister_id, r.sender)?;
         let id = args.canister_id;
         let prepared = self.prepare_module(&args.wasm_module).map_err(|e| {
-            RejectResponse::new(
-                RejectCode::CanisterError,
-                ErrorCode::CanisterInvalidWasm,
+            RejectResponse::new(ErrorCode::CanisterInvalidWasm,
                 format!("Error from Canister {id}: Canister's Wasm module is not valid: {e}"),
             )
         })?;
         let has_module = self.canisters[&id].wasm.is_some();
         match args.mode {
-            CanisterInstallMode::Install if has_module => Err(RejectResponse::new(
-                RejectCode::CanisterError,
-                ErrorCode::CanisterNonEmpty,
+            CanisterInstallMode::Install if has_module => Err(RejectResponse::new(ErrorCode::CanisterNonEmpty,
                 format!("Canister {id} cannot be installed because the canister is not empty. Try installing with mode='reinstall' instead."),
             )),
             CanisterInstallMode::Install | CanisterInstallMode::Reinstall => {
@@ -364,9 +348,7 @@ impl LocalNet {
             CanisterInstallMode::Upgrade(flags) => {
                 let flags = flags.unwrap_or_default();
                 if flags.wasm_memory_persistence == Some(WasmMemoryPersistence::Keep) {
-                    return Err(RejectResponse::new(
-                        RejectCode::CanisterError,
-                        ErrorCode::CanisterContractViolation,
+                    return Err(RejectResponse::new(ErrorCode::CanisterContractViolation,
                         format!("Error from Canister {id}: wasm_memory_persistence = keep needs enhanced orthogonal persistence, which this module does not declare"),
                     ));
                 }
@@ -626,7 +608,7 @@ impl LocalNet {
         response: HttpRequestResult,
     ) -> Result<HttpRequestResult, RejectResponse> {
         let func = &transform.function.0;
-        let fatal = |msg: String| RejectResponse::new(RejectCode::SysFatal, ErrorCode::CanisterContractViolation, msg);
+        let fatal = |msg: String| RejectResponse::new(ErrorCode::CanisterContractViolation, msg);
         if func.principal != canister {
             return Err(fatal(format!(
                 "The transform function must be a query of the calling canister {canister}, not of {}",
@@ -670,7 +652,7 @@ impl LocalNet {
         let held = self.held_outcalls.remove(&id).ok_or_else(|| format!("no pending HTTPS outcall with id {id}"))?;
         let result = match answer {
             Ok(response) => self.finish_outcall(held.canister, &held.request, response),
-            Err((code, message)) => Err(RejectResponse::new(code, ErrorCode::CanisterRejectedMessage, message)),
+            Err((code, message)) => Err(RejectResponse::custom(code, ErrorCode::CanisterRejectedMessage, message)),
         };
         self.answer_origin(&held.origin, result, held.refund);
         Ok(())
@@ -684,7 +666,7 @@ fn default_controllers(settings: Option<&CanisterSettings>, sender: Principal) -
 /// The IC allows at most 10 controllers and bounded environment variables.
 fn validate_settings(settings: Option<&CanisterSettings>) -> Result<(), RejectResponse> {
     let Some(s) = settings else { return Ok(()) };
-    let invalid = |msg: String| RejectResponse::new(RejectCode::CanisterReject, ErrorCode::InvalidManagementPayload, msg);
+    let invalid = |msg: String| RejectResponse::new(ErrorCode::InvalidManagementPayload, msg);
     if s.controllers.as_ref().is_some_and(|c| c.len() > 10) {
         return Err(invalid("Invalid settings: at most 10 controllers are allowed".into()));
     }
@@ -781,22 +763,20 @@ fn status_of(c: &Canister) -> CanisterStatusResult {
 
 fn nat_to_u128(n: &Nat, what: &str) -> Result<u128, RejectResponse> {
     u128::try_from(n.0.clone()).map_err(|_| {
-        RejectResponse::new(RejectCode::CanisterReject, ErrorCode::InvalidManagementPayload, format!("{what} does not fit in 128 bits"))
+        RejectResponse::new(ErrorCode::InvalidManagementPayload, format!("{what} does not fit in 128 bits"))
     })
 }
 
 fn insufficient_cycles(method: &str, sent: u128, required: u128) -> RejectResponse {
-    RejectResponse::new(
-        RejectCode::CanisterReject,
-        ErrorCode::CanisterRejectedMessage,
+    RejectResponse::new(ErrorCode::CanisterRejectedMessage,
         format!("{method} request sent with {sent} cycles, but {required} cycles are required."),
     )
 }
 
 fn threshold_reject(e: localnet_services::threshold::ThresholdError) -> RejectResponse {
-    RejectResponse::new(e.reject_code(), ErrorCode::CanisterRejectedMessage, e.to_string())
+    RejectResponse::custom(e.reject_code(), ErrorCode::CanisterRejectedMessage, e.to_string())
 }
 
 fn outcall_reject(e: localnet_services::http_outcall::OutcallError) -> RejectResponse {
-    RejectResponse::new(e.code, ErrorCode::CanisterRejectedMessage, e.message)
+    RejectResponse::custom(e.code, ErrorCode::CanisterRejectedMessage, e.message)
 }

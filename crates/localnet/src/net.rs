@@ -344,9 +344,7 @@ impl LocalNet {
         arg: Vec<u8>,
     ) -> Result<MessageId, RejectResponse> {
         if arg.len() > MAX_INGRESS_BYTES {
-            return Err(RejectResponse::new(
-                RejectCode::SysFatal,
-                ErrorCode::CanisterContractViolation,
+            return Err(RejectResponse::new(ErrorCode::CanisterContractViolation,
                 format!(
                     "Request payload of {} bytes exceeds the ingress message limit of {MAX_INGRESS_BYTES} bytes",
                     arg.len()
@@ -410,9 +408,7 @@ impl LocalNet {
         } else {
             "no message, timer or outcall can make progress on it".to_string()
         };
-        RejectResponse::new(
-            RejectCode::SysTransient,
-            ErrorCode::IngressMessageTimeout,
+        RejectResponse::new(ErrorCode::IngressMessageTimeout,
             format!("localnet: ingress message {} is still processing: {reason}", id.0),
         )
     }
@@ -439,9 +435,7 @@ impl LocalNet {
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, RejectResponse> {
         if arg.len() > MAX_INGRESS_BYTES {
-            return Err(RejectResponse::new(
-                RejectCode::SysFatal,
-                ErrorCode::CanisterContractViolation,
+            return Err(RejectResponse::new(ErrorCode::CanisterContractViolation,
                 format!("Query payload of {} bytes exceeds the limit of {MAX_INGRESS_BYTES} bytes", arg.len()),
             ));
         }
@@ -456,9 +450,7 @@ impl LocalNet {
             } else {
                 "no query method"
             };
-            return Err(RejectResponse::new(
-                RejectCode::DestinationInvalid,
-                ErrorCode::CanisterMethodNotFound,
+            return Err(RejectResponse::new(ErrorCode::CanisterMethodNotFound,
                 format!("Error from Canister {canister}: Canister has {kind} '{method}'."),
             ));
         }
@@ -502,9 +494,7 @@ impl LocalNet {
         match exec.result {
             Err(e) => Err(trap_reject(&canister, e)),
             Ok(()) if exec.ctx.message_accepted => Ok(()),
-            Ok(()) => Err(RejectResponse::new(
-                RejectCode::CanisterReject,
-                ErrorCode::CanisterRejectedMessage,
+            Ok(()) => Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage,
                 format!("Error from Canister {canister}: Canister rejected the message"),
             )),
         }
@@ -670,9 +660,10 @@ impl LocalNet {
         let kind = format!("{} {}", if api == ApiType::Update { "update" } else { "query" }, request.method);
         let mut exec = self.execute(receiver, &EntryPoint::Export(method_export), ctx, commit, kind);
         if commit == Commit::Nothing && exec.result.is_ok() {
-            // A query called as an update: its reply stands, its effects do not.
+            // A query called as an update: its reply and the cycles it
+            // accepted stand; its other effects do not (the spec's as_update).
             exec.ctx.outgoing.clear();
-            exec.ctx.balance = self.canisters[&receiver].cycles;
+            exec.ctx.balance = self.canisters[&receiver].cycles + exec.ctx.cycles_accepted;
             exec.ctx.certified_data = None;
             exec.ctx.global_timer = self.canisters[&receiver].global_timer;
         }
@@ -694,15 +685,11 @@ impl LocalNet {
         } else if exports.queries.contains(method) {
             Ok((ApiType::ReplicatedQuery, format!("canister_query {method}"), Commit::Nothing))
         } else if exports.composite_queries.contains(method) {
-            Err(RejectResponse::new(
-                RejectCode::CanisterError,
-                ErrorCode::CompositeQueryCalledInReplicatedMode,
+            Err(RejectResponse::new(ErrorCode::CompositeQueryCalledInReplicatedMode,
                 format!("Error from Canister {id}: Composite query cannot be called in replicated mode"),
             ))
         } else {
-            Err(RejectResponse::new(
-                RejectCode::CanisterError,
-                ErrorCode::CanisterMethodNotFound,
+            Err(RejectResponse::new(ErrorCode::CanisterMethodNotFound,
                 format!("Error from Canister {id}: Canister has no update method '{method}'."),
             ))
         }
@@ -837,7 +824,9 @@ impl LocalNet {
     fn run_cleanup(&mut self, canister: Principal, context: u64, cleanup: system_api::WasmClosure, trapped: Execution) {
         let mut trapped = trapped;
         self.apply(canister, Some(context), &mut trapped);
-        let ctx = self.base_ctx(canister, ApiType::Cleanup, UPDATE_INSTRUCTION_LIMIT);
+        let mut ctx = self.base_ctx(canister, ApiType::Cleanup, UPDATE_INSTRUCTION_LIMIT);
+        ctx.reject = trapped.ctx.reject.take();
+        ctx.caller = trapped.ctx.caller;
         let mut exec = self.execute(canister, &EntryPoint::Closure(cleanup), ctx, Commit::All, "cleanup".into());
         // Cleanup may not respond or call; it may change state.
         exec.ctx.outgoing.clear();
@@ -990,35 +979,27 @@ impl LocalNet {
 
 pub(crate) fn stopped_reject(canister: &Principal, status: RunStatus) -> RejectResponse {
     match status {
-        RunStatus::Stopping => RejectResponse::new(
-            RejectCode::CanisterError,
-            ErrorCode::CanisterStopping,
+        RunStatus::Stopping => RejectResponse::new(ErrorCode::CanisterStopping,
             format!("Canister {canister} is stopping"),
         ),
-        _ => RejectResponse::new(
-            RejectCode::CanisterError,
-            ErrorCode::CanisterStopped,
+        _ => RejectResponse::new(ErrorCode::CanisterStopped,
             format!("Canister {canister} is stopped and therefore does not have a CallContextManager"),
         ),
     }
 }
 
 pub(crate) fn empty_canister_reject(canister: &Principal) -> RejectResponse {
-    RejectResponse::new(
-        RejectCode::CanisterError,
-        ErrorCode::CanisterWasmModuleNotFound,
+    RejectResponse::new(ErrorCode::CanisterWasmModuleNotFound,
         format!("Error from Canister {canister}: Attempted to execute a message, but the canister contains no Wasm module."),
     )
 }
 
 pub(crate) fn did_not_reply(canister: &Principal) -> RejectResponse {
-    RejectResponse::new(
-        RejectCode::CanisterError,
-        ErrorCode::CanisterDidNotReply,
+    RejectResponse::new(ErrorCode::CanisterDidNotReply,
         format!("Error from Canister {canister}: Canister did not reply to the call"),
     )
 }
 
 pub(crate) fn trap_reject(canister: &Principal, e: ExecError) -> RejectResponse {
-    RejectResponse::new(RejectCode::CanisterError, e.code, format!("Error from Canister {canister}: {}", e.message))
+    RejectResponse::new(e.code, format!("Error from Canister {canister}: {}", e.message))
 }

@@ -86,8 +86,20 @@ impl ApiType {
             || self.is_callback()
     }
 
+    /// U RQ Ry Rt.
     fn can_accept_cycles(self) -> bool {
-        matches!(self, ApiType::Update) || self.is_callback()
+        matches!(self, ApiType::Update | ApiType::ReplicatedQuery) || self.is_callback()
+    }
+
+    /// I G U RQ Ry Rt C T.
+    fn can_burn_cycles(self) -> bool {
+        !matches!(self, ApiType::NonReplicatedQuery | ApiType::InspectMessage)
+    }
+
+    /// The spec's maximum response size: 3 MiB for non-replicated queries,
+    /// 2 MiB when the response goes through consensus.
+    pub fn max_reply_size(self) -> usize {
+        if self == ApiType::NonReplicatedQuery { 3 * 1024 * 1024 } else { MAX_REPLY_SIZE }
     }
 
     pub fn is_replicated(self) -> bool {
@@ -387,15 +399,9 @@ fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
     })?;
     l.func_wrap("ic0", "msg_caller_size", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
-        if ctx(&c).api == ApiType::Cleanup {
-            return not_allowed(&c, "msg_caller_size");
-        }
         Ok(ctx(&c).caller.as_slice().len() as i32)
     })?;
     l.func_wrap("ic0", "msg_caller_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        if ctx(&c).api == ApiType::Cleanup {
-            return not_allowed(&c, "msg_caller_copy");
-        }
         copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| x.caller.as_slice())
     })?;
     // Caller info (signed delegations' metadata) is empty for every localnet caller.
@@ -416,8 +422,8 @@ fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
     l.func_wrap("ic0", "msg_reject_code", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
         match (ctx(&c).api, &ctx(&c).reject) {
-            (ApiType::ReplyCallback, _) => Ok(0),
-            (ApiType::RejectCallback, Some((code, _))) => Ok(*code as i32),
+            (ApiType::ReplyCallback, _) | (ApiType::Cleanup, None) => Ok(0),
+            (ApiType::RejectCallback | ApiType::Cleanup, Some((code, _))) => Ok(*code as i32),
             _ => not_allowed(&c, "msg_reject_code"),
         }
     })?;
@@ -447,9 +453,10 @@ fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
         check_can_respond(&c, "msg_reply_data_append")?;
         let bytes = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
         let x = ctx_mut(&mut c);
-        if x.reply_buf.len() + bytes.len() > MAX_REPLY_SIZE {
+        let limit = x.api.max_reply_size();
+        if x.reply_buf.len() + bytes.len() > limit {
             return violation(format!(
-                "ic0.msg_reply_data_append: application payload size ({}) cannot be larger than {MAX_REPLY_SIZE}",
+                "ic0.msg_reply_data_append: application payload size ({}) cannot be larger than {limit}",
                 x.reply_buf.len() + bytes.len()
             ));
         }
@@ -541,7 +548,7 @@ fn add_cycles_functions(l: &mut L) -> wasmtime::Result<()> {
     })?;
     l.func_wrap("ic0", "cycles_burn128", |mut c: C, high: i64, low: i64, dst: i32| {
         charge(&mut c, 0)?;
-        if !ctx(&c).api.can_change_state() {
+        if !ctx(&c).api.can_burn_cycles() {
             return not_allowed(&c, "cycles_burn128");
         }
         let x = ctx_mut(&mut c);
@@ -598,7 +605,8 @@ fn add_canister_functions(l: &mut L) -> wasmtime::Result<()> {
     })?;
     l.func_wrap("ic0", "global_timer_set", |mut c: C, timestamp: i64| -> HostResult<i64> {
         charge(&mut c, 0)?;
-        if !ctx(&c).api.can_change_state() {
+        // I G U Ry Rt C T: cleanup may re-arm the timer too.
+        if !ctx(&c).api.can_change_state() && ctx(&c).api != ApiType::Cleanup {
             return not_allowed(&c, "global_timer_set");
         }
         let x = ctx_mut(&mut c);
