@@ -9,7 +9,9 @@ use serde_bytes::ByteBuf;
 /// Guaranteed-response call with raw argument bytes; returns the raw reply or the reject.
 #[update]
 async fn call_other(callee: Principal, method: String, arg: ByteBuf) -> CallReply {
-    let response = Call::unbounded_wait(callee, &method).take_raw_args(arg.into_vec()).await?;
+    let response = Call::unbounded_wait(callee, &method)
+        .take_raw_args(arg.into_vec())
+        .await?;
     Ok(ByteBuf::from(response.into_bytes()))
 }
 
@@ -43,7 +45,9 @@ async fn call_with_cycles(
         .await;
     CyclesCallReply {
         refunded: ic_cdk::api::msg_cycles_refunded(),
-        result: outcome.map(|response| ByteBuf::from(response.into_bytes())).map_err(Into::into),
+        result: outcome
+            .map(|response| ByteBuf::from(response.into_bytes()))
+            .map_err(Into::into),
     }
 }
 
@@ -52,7 +56,10 @@ async fn call_with_cycles(
 fn accept_cycles(max_amount: u128) -> AcceptReply {
     let available = ic_cdk::api::msg_cycles_available();
     let accepted = ic_cdk::api::msg_cycles_accept(max_amount);
-    AcceptReply { available, accepted }
+    AcceptReply {
+        available,
+        accepted,
+    }
 }
 
 #[query]

@@ -3,8 +3,8 @@
 use crate::types::{PublicKeyReply, RejectInfo};
 use ic_cdk::update;
 use ic_cdk_management_canister::{
-    Bip341, EcdsaCurve, EcdsaKeyId, EcdsaPublicKeyArgs, SchnorrAlgorithm, SchnorrAux,
-    SchnorrKeyId, SchnorrPublicKeyArgs, SignWithEcdsaArgs, SignWithSchnorrArgs,
+    Bip341, EcdsaCurve, EcdsaKeyId, EcdsaPublicKeyArgs, SchnorrAlgorithm, SchnorrAux, SchnorrKeyId,
+    SchnorrPublicKeyArgs, SignWithEcdsaArgs, SignWithSchnorrArgs,
 };
 use serde_bytes::ByteBuf;
 
@@ -13,7 +13,10 @@ fn to_paths(derivation_path: Vec<ByteBuf>) -> Vec<Vec<u8>> {
 }
 
 fn secp256k1_key(name: String) -> EcdsaKeyId {
-    EcdsaKeyId { curve: EcdsaCurve::Secp256k1, name }
+    EcdsaKeyId {
+        curve: EcdsaCurve::Secp256k1,
+        name,
+    }
 }
 
 /// This canister's ECDSA secp256k1 public key (SEC1 compressed) and chain code for the path.
@@ -59,7 +62,10 @@ async fn schnorr_public_key(
     let args = SchnorrPublicKeyArgs {
         canister_id: None,
         derivation_path: to_paths(derivation_path),
-        key_id: SchnorrKeyId { algorithm, name: key_name },
+        key_id: SchnorrKeyId {
+            algorithm,
+            name: key_name,
+        },
     };
     let result = ic_cdk_management_canister::schnorr_public_key(&args).await?;
     Ok(PublicKeyReply {
@@ -80,9 +86,15 @@ async fn schnorr_sign(
     let args = SignWithSchnorrArgs {
         message: message.into_vec(),
         derivation_path: to_paths(derivation_path),
-        key_id: SchnorrKeyId { algorithm, name: key_name },
-        aux: taproot_merkle_root
-            .map(|root| SchnorrAux::Bip341(Bip341 { merkle_root_hash: root.into_vec() })),
+        key_id: SchnorrKeyId {
+            algorithm,
+            name: key_name,
+        },
+        aux: taproot_merkle_root.map(|root| {
+            SchnorrAux::Bip341(Bip341 {
+                merkle_root_hash: root.into_vec(),
+            })
+        }),
     };
     let result = ic_cdk_management_canister::sign_with_schnorr(&args).await?;
     Ok(ByteBuf::from(result.signature))

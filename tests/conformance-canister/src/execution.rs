@@ -135,7 +135,11 @@ fn recorded() -> Vec<u64> {
 #[update]
 fn send_sequence(callee: Principal, count: u64) {
     for i in 0..count {
-        if Call::unbounded_wait(callee, "record").with_arg(i).oneway().is_err() {
+        if Call::unbounded_wait(callee, "record")
+            .with_arg(i)
+            .oneway()
+            .is_err()
+        {
             ic_cdk::trap(format!("call_perform failed for record({i})"));
         }
     }

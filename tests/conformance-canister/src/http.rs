@@ -35,7 +35,10 @@ async fn http_get(
 /// Drops every response header.
 #[query]
 fn transform_strip_headers(args: TransformArgs) -> HttpRequestResult {
-    HttpRequestResult { headers: Vec::new(), ..args.response }
+    HttpRequestResult {
+        headers: Vec::new(),
+        ..args.response
+    }
 }
 
 /// Keeps every header and appends `x-transform-context: <context>`, proving it ran.
@@ -53,6 +56,9 @@ fn transform_keep_headers(args: TransformArgs) -> HttpRequestResult {
 /// outcall is answered, so in mock mode it never replies unless the test answers.
 #[update]
 async fn never_replies() -> Result<u64, RejectInfo> {
-    let result = HttpRequest::new(NEVER_ANSWERED_URL).with_max_response_bytes(1024).send().await?;
+    let result = HttpRequest::new(NEVER_ANSWERED_URL)
+        .with_max_response_bytes(1024)
+        .send()
+        .await?;
     Ok(result.body.len() as u64)
 }

@@ -32,6 +32,9 @@ mod tests {
             std::fs::write(path, &generated).unwrap();
         }
         let checked_in = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(checked_in, generated, "run with UPDATE_CANDID=1 to refresh conformance.did");
+        assert_eq!(
+            checked_in, generated,
+            "run with UPDATE_CANDID=1 to refresh conformance.did"
+        );
     }
 }

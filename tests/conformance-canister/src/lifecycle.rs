@@ -14,7 +14,10 @@ fn init(counter_start: Option<u64>) {
 
 #[pre_upgrade]
 fn pre_upgrade() {
-    state::stable_put(PRE_UPGRADE_COUNTER_KEY, state::read_heap(|heap| heap.counter));
+    state::stable_put(
+        PRE_UPGRADE_COUNTER_KEY,
+        state::read_heap(|heap| heap.counter),
+    );
 }
 
 #[post_upgrade]

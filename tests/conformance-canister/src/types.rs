@@ -16,7 +16,10 @@ impl From<CallFailed> for RejectInfo {
     fn from(failure: CallFailed) -> Self {
         match failure {
             CallFailed::CallRejected(rejected) => rejected.into(),
-            other => RejectInfo { code: 0, message: other.to_string() },
+            other => RejectInfo {
+                code: 0,
+                message: other.to_string(),
+            },
         }
     }
 }
@@ -34,7 +37,10 @@ impl From<ic_cdk_management_canister::SignCallError> for RejectInfo {
     fn from(error: ic_cdk_management_canister::SignCallError) -> Self {
         match error {
             ic_cdk_management_canister::SignCallError::CallFailed(failed) => failed.into(),
-            other => RejectInfo { code: 0, message: other.to_string() },
+            other => RejectInfo {
+                code: 0,
+                message: other.to_string(),
+            },
         }
     }
 }
@@ -43,7 +49,10 @@ impl From<ic_cdk::call::Error> for RejectInfo {
     fn from(error: ic_cdk::call::Error) -> Self {
         match error {
             ic_cdk::call::Error::CallRejected(rejected) => rejected.into(),
-            other => RejectInfo { code: 0, message: other.to_string() },
+            other => RejectInfo {
+                code: 0,
+                message: other.to_string(),
+            },
         }
     }
 }
