@@ -280,6 +280,51 @@ fn cycles_attached_to_a_rejected_call_are_all_refunded() {
 }
 
 #[test]
+fn cycles_attached_to_a_trapping_callee_are_all_refunded() {
+    let (mut net, caller, callee) = two_canisters();
+    let attached: u128 = 300_000_000_000;
+
+    let reply: CyclesCallReply = update(
+        &mut net,
+        caller,
+        "call_with_cycles",
+        (callee, "trap", ByteBuf::from(encode(("no",))), attached),
+    );
+
+    assert_eq!(reply.refunded, attached);
+    assert_eq!(
+        reply.result.expect_err("the callee trapped").code,
+        CANISTER_ERROR
+    );
+}
+
+/// An update costs the ingress induction fee, 5M cycles and one cycle per instruction
+/// (13-node subnet); the canister pays.
+#[test]
+fn executing_an_update_burns_the_execution_fee() {
+    let (mut net, canister) = net_with_conformance();
+    let before = net.cycle_balance(canister);
+
+    let _: u64 = update(&mut net, canister, "spin", (1_000_000u64,));
+
+    let instructions = u128::from(
+        net.last_message(canister, "update spin")
+            .expect("logged")
+            .instructions,
+    );
+    let burned = before - net.cycle_balance(canister);
+    let execution_fee = 5_000_000 + instructions;
+    assert!(
+        burned >= execution_fee,
+        "burned {burned}, execution alone costs {execution_fee}"
+    );
+    assert!(
+        burned < 2 * execution_fee,
+        "burned {burned}, far more than {execution_fee}"
+    );
+}
+
+#[test]
 fn cycle_balance_seen_by_the_canister_matches_the_net() {
     let (mut net, canister) = net_with_conformance();
 

@@ -253,3 +253,128 @@ fn reinstall_clears_stable_memory_too() {
         }
     );
 }
+
+#[test]
+fn upgrade_whose_post_upgrade_traps_leaves_code_heap_and_stable_memory_untouched() {
+    let (mut net, canister) = net_with_conformance();
+    update_unit(&mut net, canister, "set_heap_note", ("kept",));
+    update_unit(&mut net, canister, "set_stable_value", (3u64,));
+    let _: u64 = update(&mut net, canister, "inc", ());
+
+    // Not Candid at all (a wrong Candid type would decode as `null` into the `opt nat64`).
+    let not_candid = b"post_upgrade cannot decode this".to_vec();
+    let reject = expect_reject(net.upgrade_canister(canister, conformance_wasm(), not_candid));
+
+    assert_reject(
+        &reject,
+        RejectCode::CanisterError,
+        ErrorCode::CanisterCalledTrap,
+    );
+    assert_eq!(
+        query::<_, String>(&mut net, canister, "heap_note", ()),
+        "kept"
+    );
+    assert_eq!(
+        snapshot(&mut net, canister),
+        StateSnapshot {
+            counter: 1,
+            stable_value: Some(3)
+        }
+    );
+    let record: UpgradeRecord = query(&mut net, canister, "upgrade_record", ());
+    assert_eq!(
+        record,
+        UpgradeRecord {
+            pre_upgrade_counter: None,
+            post_upgrade_runs: 0
+        },
+        "pre_upgrade's write is rolled back"
+    );
+    assert_still_usable(&mut net, canister);
+}
+
+#[test]
+fn install_whose_init_traps_leaves_the_canister_empty() {
+    let mut net = LocalNet::new();
+    let canister = net.create_canister(controller());
+
+    let reject = expect_reject(net.install_code(
+        controller(),
+        canister,
+        localnet::InstallMode::Install,
+        conformance_wasm(),
+        b"init cannot decode this".to_vec(),
+    ));
+
+    assert_reject(
+        &reject,
+        RejectCode::CanisterError,
+        ErrorCode::CanisterCalledTrap,
+    );
+    let call = expect_reject(net.update_call(canister, controller(), "inc", encode(())));
+    assert_reject(
+        &call,
+        RejectCode::CanisterError,
+        ErrorCode::CanisterWasmModuleNotFound,
+    );
+    net.install_canister(canister, conformance_wasm(), encode(()));
+    assert_still_usable(&mut net, canister);
+}
+
+#[test]
+fn stopping_waits_for_open_call_contexts_and_rejects_new_calls_meanwhile() {
+    let (mut net, canister) = net_with_conformance();
+    let open_call = net
+        .submit_call(canister, controller(), "never_replies", encode(()))
+        .expect("submitted");
+    net.tick();
+    let stop_arg = encode((ic_management_canister_types::CanisterIdRecord {
+        canister_id: canister,
+    },));
+    let stop = net
+        .submit_call(
+            candid::Principal::management_canister(),
+            controller(),
+            "stop_canister",
+            stop_arg,
+        )
+        .expect("submitted");
+    net.tick();
+
+    assert_eq!(
+        net.ingress_status(stop),
+        localnet::IngressStatus::Processing,
+        "an open call context keeps it stopping"
+    );
+    let meanwhile = update_rejected(&mut net, canister, "inc", ());
+    assert_reject(
+        &meanwhile,
+        RejectCode::CanisterError,
+        ErrorCode::CanisterStopping,
+    );
+
+    let outcall = net.pending_http_outcalls().remove(0);
+    let body = ic_management_canister_types::HttpRequestResult {
+        status: 200u32.into(),
+        headers: vec![],
+        body: vec![7; 3],
+    };
+    net.answer_http_outcall(outcall.id, Ok(body))
+        .expect("answered");
+    net.tick();
+
+    let open_reply = net
+        .await_call(open_call)
+        .expect("the open call still gets its reply");
+    let reply: Result<u64, RejectInfo> =
+        candid::decode_one(&open_reply).expect("never_replies' reply");
+    assert_eq!(reply, Ok(3));
+    net.await_call(stop)
+        .expect("the canister stopped once its last call context closed");
+    let stopped = update_rejected(&mut net, canister, "inc", ());
+    assert_reject(
+        &stopped,
+        RejectCode::CanisterError,
+        ErrorCode::CanisterStopped,
+    );
+}
