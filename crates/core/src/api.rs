@@ -22,10 +22,18 @@ pub const MAX_ID_LEN: usize = 128;
 /// Checks that an id is 1–128 characters of `A-Z a-z 0-9 . _ : -`.
 pub fn validate_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(format!("id must have 1 to {MAX_ID_LEN} characters, got {}", id.len()));
+        return Err(format!(
+            "id must have 1 to {MAX_ID_LEN} characters, got {}",
+            id.len()
+        ));
     }
-    match id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
-        Some(c) => Err(format!("id contains {c:?}; allowed are A-Z a-z 0-9 . _ : -")),
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        Some(c) => Err(format!(
+            "id contains {c:?}; allowed are A-Z a-z 0-9 . _ : -"
+        )),
         None => Ok(()),
     }
 }
@@ -68,7 +76,9 @@ impl Serialize for HexBytes {
 impl<'de> Deserialize<'de> for HexBytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::digest::from_hex(&text).map(HexBytes).map_err(serde::de::Error::custom)
+        crate::digest::from_hex(&text)
+            .map(HexBytes)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -121,7 +131,11 @@ pub struct MatmulSpec {
 impl MatmulSpec {
     /// The verification shape.
     pub fn shape(&self) -> crate::verify::Shape {
-        crate::verify::Shape { m: self.m as usize, k: self.k as usize, n: self.n as usize }
+        crate::verify::Shape {
+            m: self.m as usize,
+            k: self.k as usize,
+            n: self.n as usize,
+        }
     }
 }
 
@@ -297,7 +311,13 @@ impl CapabilityChallenge {
     /// The job spec the challenge stands for.
     pub fn spec(&self) -> JobSpec {
         let seeded = MatrixSource::Seeded { seed: self.seed };
-        JobSpec::Matmul(MatmulSpec { m: self.n, k: self.n, n: self.n, a: seeded.clone(), b: seeded })
+        JobSpec::Matmul(MatmulSpec {
+            m: self.n,
+            k: self.n,
+            n: self.n,
+            a: seeded.clone(),
+            b: seeded,
+        })
     }
 }
 
@@ -408,17 +428,27 @@ mod tests {
     #[test]
     fn unknown_workload_and_fields_are_rejected() {
         let bad = r#"{"job_id":"j","spec":{"workload":"train","epochs":3}}"#;
-        let err = serde_json::from_str::<JobRequest>(bad).unwrap_err().to_string();
+        let err = serde_json::from_str::<JobRequest>(bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("train"), "{err}");
-        let extra = r#"{"job_id":"j","spec":{"workload":"embed","model":"00","sentences":[]},"x":1}"#;
+        let extra =
+            r#"{"job_id":"j","spec":{"workload":"embed","model":"00","sentences":[]},"x":1}"#;
         assert!(serde_json::from_str::<JobRequest>(extra).is_err());
     }
 
     #[test]
     fn capability_challenge_maps_to_seeded_job() {
-        let c = CapabilityChallenge { challenge_id: "c1".into(), n: 8, seed: Digest32([1; 32]), deadline_ms: 10 };
+        let c = CapabilityChallenge {
+            challenge_id: "c1".into(),
+            n: 8,
+            seed: Digest32([1; 32]),
+            deadline_ms: 10,
+        };
         assert_eq!(c.job_id(), "challenge:c1");
-        let JobSpec::Matmul(spec) = c.spec() else { panic!("matmul expected") };
+        let JobSpec::Matmul(spec) = c.spec() else {
+            panic!("matmul expected")
+        };
         assert_eq!((spec.m, spec.k, spec.n), (8, 8, 8));
     }
 

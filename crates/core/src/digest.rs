@@ -61,11 +61,21 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Decodes hex (either case) of even length.
 pub fn from_hex(text: &str) -> Result<Vec<u8>, HexError> {
     if !text.len().is_multiple_of(2) {
-        return Err(HexError::Length { expected: text.len() + 1, got: text.len() });
+        return Err(HexError::Length {
+            expected: text.len() + 1,
+            got: text.len(),
+        });
     }
-    let nibble = |c: char| c.to_digit(16).map(|d| d as u8).ok_or(HexError::Character(c));
+    let nibble = |c: char| {
+        c.to_digit(16)
+            .map(|d| d as u8)
+            .ok_or(HexError::Character(c))
+    };
     let chars: Vec<char> = text.chars().collect();
-    chars.chunks(2).map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?)).collect()
+    chars
+        .chunks(2)
+        .map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?))
+        .collect()
 }
 
 impl fmt::Debug for Digest32 {
@@ -100,10 +110,19 @@ mod tests {
     #[test]
     fn hex_round_trip_and_errors() {
         let d = Digest32::sha256(b"abc");
-        assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(Digest32::from_hex(&d.to_hex().to_uppercase()).unwrap(), d);
-        assert!(matches!(Digest32::from_hex("abcd"), Err(HexError::Length { .. })));
-        assert!(matches!(Digest32::from_hex(&"zz".repeat(32)), Err(HexError::Character('z'))));
+        assert!(matches!(
+            Digest32::from_hex("abcd"),
+            Err(HexError::Length { .. })
+        ));
+        assert!(matches!(
+            Digest32::from_hex(&"zz".repeat(32)),
+            Err(HexError::Character('z'))
+        ));
     }
 
     #[test]

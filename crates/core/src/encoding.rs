@@ -15,7 +15,12 @@ pub fn f32_to_le_bytes(values: &[f32]) -> Vec<u8> {
 
 /// Little-endian bytes as f32 values; `None` if the length is not a multiple of 4.
 pub fn f32_from_le_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
-    bytes.len().is_multiple_of(4).then(|| bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    bytes.len().is_multiple_of(4).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
 }
 
 /// f64 values as little-endian bytes.
@@ -25,8 +30,12 @@ pub fn f64_to_le_bytes(values: &[f64]) -> Vec<u8> {
 
 /// Little-endian bytes as f64 values; `None` if the length is not a multiple of 8.
 pub fn f64_from_le_bytes(bytes: &[u8]) -> Option<Vec<f64>> {
-    bytes.len().is_multiple_of(8)
-        .then(|| bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+    bytes.len().is_multiple_of(8).then(|| {
+        bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    })
 }
 
 /// An f32 array that serialises as base64 of its little-endian bytes.
@@ -45,8 +54,12 @@ impl Serialize for F32Array {
 
 impl<'de> Deserialize<'de> for F32Array {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = B64.decode(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)?;
-        f32_from_le_bytes(&bytes).map(Self).ok_or_else(|| serde::de::Error::custom("f32 array length is not a multiple of 4 bytes"))
+        let bytes = B64
+            .decode(String::deserialize(deserializer)?)
+            .map_err(serde::de::Error::custom)?;
+        f32_from_le_bytes(&bytes).map(Self).ok_or_else(|| {
+            serde::de::Error::custom("f32 array length is not a multiple of 4 bytes")
+        })
     }
 }
 
@@ -58,8 +71,12 @@ impl Serialize for F64Array {
 
 impl<'de> Deserialize<'de> for F64Array {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = B64.decode(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)?;
-        f64_from_le_bytes(&bytes).map(Self).ok_or_else(|| serde::de::Error::custom("f64 array length is not a multiple of 8 bytes"))
+        let bytes = B64
+            .decode(String::deserialize(deserializer)?)
+            .map_err(serde::de::Error::custom)?;
+        f64_from_le_bytes(&bytes).map(Self).ok_or_else(|| {
+            serde::de::Error::custom("f64 array length is not a multiple of 8 bytes")
+        })
     }
 }
 
@@ -72,10 +89,16 @@ mod tests {
         let f = F32Array(vec![1.5, -0.0, f32::MIN_POSITIVE, 3.0e38]);
         let json = serde_json::to_string(&f).unwrap();
         assert!(json.starts_with("\"AADAPw"), "{json}");
-        assert_eq!(serde_json::to_string(&F32Array(vec![1.5])).unwrap(), "\"AADAPw==\"");
+        assert_eq!(
+            serde_json::to_string(&F32Array(vec![1.5])).unwrap(),
+            "\"AADAPw==\""
+        );
         assert_eq!(serde_json::from_str::<F32Array>(&json).unwrap(), f);
         let d = F64Array(vec![0.1, -2.5e300]);
-        assert_eq!(serde_json::from_str::<F64Array>(&serde_json::to_string(&d).unwrap()).unwrap(), d);
+        assert_eq!(
+            serde_json::from_str::<F64Array>(&serde_json::to_string(&d).unwrap()).unwrap(),
+            d
+        );
         assert!(serde_json::from_str::<F32Array>("\"AAA=\"").is_err());
     }
 }

@@ -61,8 +61,15 @@ impl RowMerkleTree {
     /// If `cols` is zero, the matrix is empty or its length is not a multiple
     /// of `cols`.
     pub fn from_matrix(data: &[f32], cols: usize) -> Self {
-        assert!(cols > 0 && !data.is_empty() && data.len().is_multiple_of(cols), "matrix must have whole, non-empty rows");
-        let leaves = data.chunks_exact(cols).enumerate().map(|(i, row)| leaf_hash(i as u64, row)).collect();
+        assert!(
+            cols > 0 && !data.is_empty() && data.len().is_multiple_of(cols),
+            "matrix must have whole, non-empty rows"
+        );
+        let leaves = data
+            .chunks_exact(cols)
+            .enumerate()
+            .map(|(i, row)| leaf_hash(i as u64, row))
+            .collect();
         Self::from_leaves(leaves)
     }
 
@@ -74,7 +81,13 @@ impl RowMerkleTree {
             let below = levels.last().expect("non-empty");
             let above = below
                 .chunks(2)
-                .map(|pair| if pair.len() == 2 { node_hash(&pair[0], &pair[1]) } else { pair[0] })
+                .map(|pair| {
+                    if pair.len() == 2 {
+                        node_hash(&pair[0], &pair[1])
+                    } else {
+                        pair[0]
+                    }
+                })
                 .collect();
             levels.push(above);
         }
@@ -88,7 +101,10 @@ impl RowMerkleTree {
 
     /// The root, binding the leaf count.
     pub fn root(&self) -> Digest32 {
-        root_hash(self.leaf_count(), &self.levels.last().expect("non-empty")[0])
+        root_hash(
+            self.leaf_count(),
+            &self.levels.last().expect("non-empty")[0],
+        )
     }
 
     /// Sibling path for leaf `index`, or `None` if out of range.
@@ -111,7 +127,12 @@ impl RowMerkleTree {
 
 /// Recomputes the root from a leaf hash and its path; `None` if the path has
 /// the wrong length for `(index, leaf_count)`.
-pub fn root_from_path(leaf_count: u64, index: u64, leaf: Digest32, path: &[Digest32]) -> Option<Digest32> {
+pub fn root_from_path(
+    leaf_count: u64,
+    index: u64,
+    leaf: Digest32,
+    path: &[Digest32],
+) -> Option<Digest32> {
     if index >= leaf_count {
         return None;
     }
@@ -121,7 +142,11 @@ pub fn root_from_path(leaf_count: u64, index: u64, leaf: Digest32, path: &[Diges
         let has_sibling = (position ^ 1) < width;
         if has_sibling {
             let sibling = siblings.next()?;
-            node = if position.is_multiple_of(2) { node_hash(&node, sibling) } else { node_hash(sibling, &node) };
+            node = if position.is_multiple_of(2) {
+                node_hash(&node, sibling)
+            } else {
+                node_hash(sibling, &node)
+            };
         }
         position /= 2;
         width = width.div_ceil(2);
@@ -133,7 +158,13 @@ pub fn root_from_path(leaf_count: u64, index: u64, leaf: Digest32, path: &[Diges
 }
 
 /// True when `row` is row `index` of the matrix committed to by `root`.
-pub fn verify_row(root: &Digest32, leaf_count: u64, index: u64, row: &[f32], path: &[Digest32]) -> bool {
+pub fn verify_row(
+    root: &Digest32,
+    leaf_count: u64,
+    index: u64,
+    row: &[f32],
+    path: &[Digest32],
+) -> bool {
     root_from_path(leaf_count, index, leaf_hash(index, row), path).as_ref() == Some(root)
 }
 
@@ -159,7 +190,8 @@ mod tests {
         // Three rows vs. the same three rows plus a promoted duplicate must differ.
         let three = RowMerkleTree::from_matrix(&matrix(3, 2), 2);
         let leaves = three.levels[0].clone();
-        let two_level = RowMerkleTree::from_leaves(vec![node_hash(&leaves[0], &leaves[1]), leaves[2]]);
+        let two_level =
+            RowMerkleTree::from_leaves(vec![node_hash(&leaves[0], &leaves[1]), leaves[2]]);
         assert_ne!(three.root(), two_level.root());
     }
 

@@ -86,7 +86,10 @@ pub fn fill_range(seed: &[u8; 32], stream: u64, start: u64, out: &mut [f32]) {
         let block = chacha20_block(seed, index / WORDS_PER_BLOCK, stream);
         let offset = (index % WORDS_PER_BLOCK) as usize;
         let take = (16 - offset).min(out.len() - filled);
-        for (dst, word) in out[filled..filled + take].iter_mut().zip(&block[offset..offset + take]) {
+        for (dst, word) in out[filled..filled + take]
+            .iter_mut()
+            .zip(&block[offset..offset + take])
+        {
             *dst = word_to_f32(*word);
         }
         filled += take;
@@ -96,7 +99,9 @@ pub fn fill_range(seed: &[u8; 32], stream: u64, start: u64, out: &mut [f32]) {
 
 /// One element of a seeded stream.
 pub fn element(seed: &[u8; 32], stream: u64, index: u64) -> f32 {
-    word_to_f32(chacha20_block(seed, index / WORDS_PER_BLOCK, stream)[(index % WORDS_PER_BLOCK) as usize])
+    word_to_f32(
+        chacha20_block(seed, index / WORDS_PER_BLOCK, stream)[(index % WORDS_PER_BLOCK) as usize],
+    )
 }
 
 /// A whole `rows × cols` seeded matrix, row-major.
@@ -127,13 +132,23 @@ mod tests {
     #[test]
     fn matches_rand_chacha_at_arbitrary_positions() {
         let seed = [7u8; 32];
-        for &(stream, pos) in &[(0u64, 0u64), (STREAM_A, 5), (STREAM_B, 17), (STREAM_R, 1_000_003), (u64::MAX, 64)] {
+        for &(stream, pos) in &[
+            (0u64, 0u64),
+            (STREAM_A, 5),
+            (STREAM_B, 17),
+            (STREAM_R, 1_000_003),
+            (u64::MAX, 64),
+        ] {
             let mut rng = ChaCha20Rng::from_seed(seed);
             rng.set_stream(stream);
             rng.set_word_pos(pos as u128);
             let expected = rng.next_u32();
             let block = chacha20_block(&seed, pos / 16, stream);
-            assert_eq!(block[(pos % 16) as usize], expected, "stream {stream} pos {pos}");
+            assert_eq!(
+                block[(pos % 16) as usize],
+                expected,
+                "stream {stream} pos {pos}"
+            );
         }
     }
 
@@ -161,7 +176,10 @@ mod tests {
         let (rows, cols) = (5, 37);
         let m = matrix(&seed, STREAM_A, rows, cols);
         for r in 0..rows {
-            assert_eq!(matrix_row(&seed, STREAM_A, cols, r), m[r * cols..(r + 1) * cols]);
+            assert_eq!(
+                matrix_row(&seed, STREAM_A, cols, r),
+                m[r * cols..(r + 1) * cols]
+            );
         }
         assert_eq!(element(&seed, STREAM_A, 100), m[100]);
         assert_ne!(matrix(&seed, STREAM_B, rows, cols), m);

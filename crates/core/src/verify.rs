@@ -15,12 +15,19 @@
 //! dot product of length k, in any summation order, errs by at most
 //! `k · 2⁻²⁴ · magnitude` (Higham, Accuracy and Stability of Numerical
 //! Algorithms, §3.1), and `y` computed in f64 from such a C inherits the bound.
-//! So an honest worker always passes when `rtol ≥ k · 2⁻²⁴`:
-//! the default `rtol = 5e-4` covers k ≤ 8388, and [`Tolerance::for_inner_dim`]
-//! widens it beyond. With inputs uniform in [-1, 1) the magnitude of an element
-//! is ≈ k/4, so at k = 1024 a row element that is off by more than ≈ 0.13
-//! (≈ 1 % of a typical |c_ij| ≈ 10) is caught. TF32 or fp16 tensor-core
-//! arithmetic does not meet these bounds and must be disabled by the worker.
+//! So an honest worker always passes when `rtol ≥ k · 2⁻²⁴`. The default
+//! (`rtol = 5e-4, atol = 1e-4`, the architecture's figures) is sound for
+//! k ≤ 4194 with a 2× margin; [`Tolerance::for_inner_dim`] gives the tightest
+//! sound value, `rtol = 2 · k · 2⁻²⁴` (1.2e-4 at k = 1024, 2.4e-4 at k = 2048),
+//! and is what verifiers should use: it still never rejects an honest f32
+//! product in any summation order, and it catches more. With inputs uniform in
+//! [-1, 1) an element's magnitude is ≈ k/4, so at k = 1024 a row element off by
+//! more than ≈ 0.03 (≈ 0.3 % of a typical |c_ij| ≈ 10) fails the row check;
+//! Freivalds' magnitude is ≈ k·n/8, so it catches a single element off by more
+//! than ≈ 16 at n = k = 1024 (whole-row or systematic cheating, skipped work),
+//! and the sampled rows catch the small, local corruptions. TF32 or fp16
+//! tensor-core arithmetic does not meet these bounds and must be disabled by
+//! the worker.
 
 /// Accepted deviation: `|claimed − exact| ≤ atol + rtol · magnitude`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,17 +43,22 @@ pub const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Self { rtol: 5e-4, atol: 1e-4 }
+        Self {
+            rtol: 5e-4,
+            atol: 1e-4,
+        }
     }
 }
 
 impl Tolerance {
-    /// The default tolerance, widened so that `rtol ≥ 1.25 · k · 2⁻²⁴` keeps the
-    /// check sound for inner dimension `k`.
+    /// The tightest tolerance that is sound for an f32 product with inner
+    /// dimension `k`: `rtol = 2 · k · 2⁻²⁴` (twice the worst-case relative
+    /// error of a length-k f32 dot product), `atol = 1e-4`.
     pub fn for_inner_dim(k: usize) -> Self {
-        let worst_case = 1.25 * k as f64 * F32_UNIT_ROUNDOFF;
-        let default = Self::default();
-        Self { rtol: default.rtol.max(worst_case), ..default }
+        Self {
+            rtol: 2.0 * k.max(1) as f64 * F32_UNIT_ROUNDOFF,
+            atol: Self::default().atol,
+        }
     }
 
     /// Largest accepted deviation for a value of the given magnitude.
@@ -85,7 +97,9 @@ pub enum VerifyError {
         expected: usize,
     },
     /// `y_i` differs from `(A·(B·r))_i` by more than the tolerance.
-    #[error("Freivalds check failed at row {row}: claimed {claimed}, expected {expected} ± {allowed}")]
+    #[error(
+        "Freivalds check failed at row {row}: claimed {claimed}, expected {expected} ± {allowed}"
+    )]
     Freivalds {
         /// Row of y.
         row: usize,
@@ -116,7 +130,11 @@ fn expect_len(what: &'static str, got: usize, expected: usize) -> Result<(), Ver
     if got == expected {
         Ok(())
     } else {
-        Err(VerifyError::Length { what, got, expected })
+        Err(VerifyError::Length {
+            what,
+            got,
+            expected,
+        })
     }
 }
 
@@ -166,7 +184,12 @@ pub fn freivalds(
     let (abr, magnitude) = mat_vec_with_magnitude(shape.m, shape.k, a_row, &br, &br_magnitude);
     for (row, ((&claimed, &expected), &mag)) in y.iter().zip(&abr).zip(&magnitude).enumerate() {
         if !tolerance.accepts(claimed, expected, mag) {
-            return Err(VerifyError::Freivalds { row, claimed, expected, allowed: tolerance.allowed(mag) });
+            return Err(VerifyError::Freivalds {
+                row,
+                claimed,
+                expected,
+                allowed: tolerance.allowed(mag),
+            });
         }
     }
     Ok(())
@@ -213,7 +236,13 @@ pub fn check_rows(
             let (expected, mag) = (exact[s][col], magnitude[s][col]);
             if !tolerance.accepts(claimed as f64, expected, mag) {
                 let allowed = tolerance.allowed(mag);
-                return Err(VerifyError::Element { row: sample.index, col, claimed: claimed as f64, expected, allowed });
+                return Err(VerifyError::Element {
+                    row: sample.index,
+                    col,
+                    claimed: claimed as f64,
+                    expected,
+                    allowed,
+                });
             }
         }
     }
@@ -223,7 +252,12 @@ pub fn check_rows(
 /// `y = C·r` accumulated in f64, as the worker answers a challenge.
 pub fn mat_vec_f64(c: &[f32], cols: usize, r: &[f32]) -> Vec<f64> {
     c.chunks_exact(cols)
-        .map(|row| row.iter().zip(r).map(|(&c_ij, &r_j)| c_ij as f64 * r_j as f64).sum())
+        .map(|row| {
+            row.iter()
+                .zip(r)
+                .map(|(&c_ij, &r_j)| c_ij as f64 * r_j as f64)
+                .sum()
+        })
         .collect()
 }
 
@@ -273,7 +307,8 @@ mod tests {
         let mut c = vec![0f32; s.m * s.n];
         for i in 0..s.m {
             for j in 0..s.n {
-                c[i * s.n + j] = (0..s.k).fold(0f32, |acc, l| acc + a[i * s.k + l] * b[l * s.n + j]);
+                c[i * s.n + j] =
+                    (0..s.k).fold(0f32, |acc, l| acc + a[i * s.k + l] * b[l * s.n + j]);
             }
         }
         c
@@ -281,32 +316,76 @@ mod tests {
 
     #[test]
     fn honest_f32_product_passes_both_checks() {
-        let shape = Shape { m: 40, k: 300, n: 24 };
+        let shape = Shape {
+            m: 40,
+            k: 300,
+            n: 24,
+        };
         let (a, b, _) = setup(shape);
         let c = naive_f32_matmul(&a, &b, shape);
         let r = prng::challenge_vector(&[1; 32], shape.n);
         let y = mat_vec_f64(&c, shape.n, &r);
-        let tol = Tolerance::default();
-        freivalds(shape, rows_of(&a, shape.k), rows_of(&b, shape.n), &r, &y, &tol).unwrap();
+        let tol = Tolerance::for_inner_dim(shape.k);
+        freivalds(
+            shape,
+            rows_of(&a, shape.k),
+            rows_of(&b, shape.n),
+            &r,
+            &y,
+            &tol,
+        )
+        .unwrap();
         let samples: Vec<SampledRow> = [0usize, 17, 39]
             .iter()
-            .map(|&i| SampledRow { index: i, a_row: a[i * shape.k..(i + 1) * shape.k].to_vec(), claimed: c[i * shape.n..(i + 1) * shape.n].to_vec() })
+            .map(|&i| SampledRow {
+                index: i,
+                a_row: a[i * shape.k..(i + 1) * shape.k].to_vec(),
+                claimed: c[i * shape.n..(i + 1) * shape.n].to_vec(),
+            })
             .collect();
         check_rows(shape, &samples, rows_of(&b, shape.n), &tol).unwrap();
     }
 
     #[test]
     fn corrupted_element_is_caught_by_both_checks() {
-        let shape = Shape { m: 16, k: 64, n: 16 };
+        let shape = Shape {
+            m: 16,
+            k: 64,
+            n: 16,
+        };
         let (a, b, mut c) = setup(shape);
         c[5 * shape.n + 3] += 0.5;
         let r = prng::challenge_vector(&[2; 32], shape.n);
         let y = mat_vec_f64(&c, shape.n, &r);
-        let err = freivalds(shape, rows_of(&a, shape.k), rows_of(&b, shape.n), &r, &y, &Tolerance::default()).unwrap_err();
-        assert!(matches!(err, VerifyError::Freivalds { row: 5, .. }), "{err}");
-        let sample = SampledRow { index: 5, a_row: a[5 * 64..6 * 64].to_vec(), claimed: c[5 * 16..6 * 16].to_vec() };
-        let err = check_rows(shape, &[sample], rows_of(&b, shape.n), &Tolerance::default()).unwrap_err();
-        assert!(matches!(err, VerifyError::Element { row: 5, col: 3, .. }), "{err}");
+        let err = freivalds(
+            shape,
+            rows_of(&a, shape.k),
+            rows_of(&b, shape.n),
+            &r,
+            &y,
+            &Tolerance::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, VerifyError::Freivalds { row: 5, .. }),
+            "{err}"
+        );
+        let sample = SampledRow {
+            index: 5,
+            a_row: a[5 * 64..6 * 64].to_vec(),
+            claimed: c[5 * 16..6 * 16].to_vec(),
+        };
+        let err = check_rows(
+            shape,
+            &[sample],
+            rows_of(&b, shape.n),
+            &Tolerance::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, VerifyError::Element { row: 5, col: 3, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -316,10 +395,25 @@ mod tests {
         let r = prng::challenge_vector(&[2; 32], 4);
         let mut y = mat_vec_f64(&c, 4, &r);
         y[2] = f64::NAN;
-        assert!(freivalds(shape, rows_of(&a, 4), rows_of(&b, 4), &r, &y, &Tolerance::default()).is_err());
+        assert!(freivalds(
+            shape,
+            rows_of(&a, 4),
+            rows_of(&b, 4),
+            &r,
+            &y,
+            &Tolerance::default()
+        )
+        .is_err());
         let short = &y[..3];
         assert!(matches!(
-            freivalds(shape, rows_of(&a, 4), rows_of(&b, 4), &r, short, &Tolerance::default()),
+            freivalds(
+                shape,
+                rows_of(&a, 4),
+                rows_of(&b, 4),
+                &r,
+                short,
+                &Tolerance::default()
+            ),
             Err(VerifyError::Length { what: "y", .. })
         ));
     }
@@ -331,13 +425,64 @@ mod tests {
         let (a, b, c) = setup(shape);
         let r = prng::challenge_vector(&[4; 32], shape.n);
         let y = mat_vec_f64(&c, shape.n, &r);
-        freivalds(shape, seeded_rows(seed, prng::STREAM_A, shape.k), seeded_rows(seed, prng::STREAM_B, shape.n), &r, &y, &Tolerance::default()).unwrap();
+        freivalds(
+            shape,
+            seeded_rows(seed, prng::STREAM_A, shape.k),
+            seeded_rows(seed, prng::STREAM_B, shape.n),
+            &r,
+            &y,
+            &Tolerance::default(),
+        )
+        .unwrap();
         let _ = (a, b);
     }
 
     #[test]
-    fn tolerance_widens_for_long_inner_dimension() {
-        assert_eq!(Tolerance::for_inner_dim(1024), Tolerance::default());
+    fn tolerance_scales_with_inner_dimension() {
+        assert!((Tolerance::for_inner_dim(1024).rtol - 1.220703125e-4).abs() < 1e-15);
         assert!(Tolerance::for_inner_dim(100_000).rtol > 5e-4);
+        assert!(Tolerance::for_inner_dim(16).rtol < 1e-5);
+    }
+
+    #[test]
+    fn tight_tolerance_accepts_worst_case_honest_products() {
+        // Long naive f32 sums of same-signed terms accumulate the most error.
+        let shape = Shape {
+            m: 3,
+            k: 4096,
+            n: 2,
+        };
+        let a: Vec<f32> = (0..shape.m * shape.k)
+            .map(|i| 0.5 + (i % 7) as f32 * 0.07)
+            .collect();
+        let b: Vec<f32> = (0..shape.k * shape.n)
+            .map(|i| 0.3 + (i % 5) as f32 * 0.11)
+            .collect();
+        let c = naive_f32_matmul(&a, &b, shape);
+        let samples: Vec<SampledRow> = (0..shape.m)
+            .map(|i| SampledRow {
+                index: i,
+                a_row: a[i * shape.k..(i + 1) * shape.k].to_vec(),
+                claimed: c[i * shape.n..(i + 1) * shape.n].to_vec(),
+            })
+            .collect();
+        check_rows(
+            shape,
+            &samples,
+            rows_of(&b, shape.n),
+            &Tolerance::for_inner_dim(shape.k),
+        )
+        .unwrap();
+        let r = [1.0f32, -0.5];
+        let y = mat_vec_f64(&c, shape.n, &r);
+        freivalds(
+            shape,
+            rows_of(&a, shape.k),
+            rows_of(&b, shape.n),
+            &r,
+            &y,
+            &Tolerance::for_inner_dim(shape.k),
+        )
+        .unwrap();
     }
 }

@@ -1,0 +1,111 @@
+//! Persistence of jobs in the data directory: `jobs/<sha256(job id)>/` holds
+//! `job.json` (the [`JobRecord`], replaced atomically), downloaded operands
+//! (`a.bin`, `b.bin`) and the result (`result.bin`, little-endian f32).
+//! Folders are named by hash so no job id can reach outside `jobs/`.
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tensormine_core::api::{JobRequest, JobState, Progress, SignedResult};
+use tensormine_core::Digest32;
+
+/// Everything the worker keeps about a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The request as accepted.
+    pub request: JobRequest,
+    /// Its spec hash.
+    pub spec_hash: Digest32,
+    /// Lifecycle state.
+    pub state: JobState,
+    /// Last known progress.
+    pub progress: Progress,
+    /// Signed commitment once done.
+    pub result: Option<SignedResult>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The `jobs/` folder.
+#[derive(Debug, Clone)]
+pub struct JobStore {
+    root: PathBuf,
+}
+
+const RECORD_FILE: &str = "job.json";
+const RESULT_FILE: &str = "result.bin";
+
+impl JobStore {
+    /// A store in `root`, created if missing.
+    pub fn open(root: impl Into<PathBuf>) -> anyhow::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        Ok(Self { root })
+    }
+
+    /// Folder of a job.
+    pub fn job_dir(&self, job_id: &str) -> PathBuf {
+        self.root.join(Digest32::sha256(job_id.as_bytes()).to_hex())
+    }
+
+    /// Writes the record (write to a temporary file, fsync, rename).
+    pub fn save(&self, record: &JobRecord) -> anyhow::Result<()> {
+        let dir = self.job_dir(&record.request.job_id);
+        std::fs::create_dir_all(&dir)?;
+        write_atomically(&dir.join(RECORD_FILE), &serde_json::to_vec_pretty(record)?)
+    }
+
+    /// Stores a job's file (operand or result) atomically.
+    pub fn write_file(&self, job_id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let dir = self.job_dir(job_id);
+        std::fs::create_dir_all(&dir)?;
+        write_atomically(&dir.join(name), bytes)
+    }
+
+    /// Reads a job's file.
+    pub fn read_file(&self, job_id: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+        let path = self.job_dir(job_id).join(name);
+        std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// Stores the result bytes.
+    pub fn write_result(&self, job_id: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        self.write_file(job_id, RESULT_FILE, bytes)
+    }
+
+    /// Reads the result bytes.
+    pub fn read_result(&self, job_id: &str) -> anyhow::Result<Vec<u8>> {
+        self.read_file(job_id, RESULT_FILE)
+    }
+
+    /// Every record on disk; unreadable ones are reported with their folder.
+    pub fn load_all(&self) -> Vec<Result<JobRecord, (PathBuf, anyhow::Error)>> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        dirs.into_iter()
+            .map(|dir| read_record(&dir).map_err(|err| (dir, err)))
+            .collect()
+    }
+}
+
+fn read_record(dir: &Path) -> anyhow::Result<JobRecord> {
+    let bytes = std::fs::read(dir.join(RECORD_FILE))?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
