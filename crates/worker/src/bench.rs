@@ -12,6 +12,7 @@ use crate::workloads::models::ModelStore;
 use crate::Worker;
 use anyhow::{bail, Context};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tensormine_core::api::{
     EmbedSpec, JobRequest, JobSpec, JobState, JobStatus, MatmulSpec, MatrixSource,
@@ -127,12 +128,12 @@ async fn bench_gemm(
         flops / gemm_only.as_secs_f64() / 1e9
     );
 
-    let direct = time_reps(reps, || {
+    let direct = Arc::new(move || {
         let a = prng::matrix(&seed, prng::STREAM_A, n, n);
         let b = prng::matrix(&seed, prng::STREAM_B, n, n);
         engine.multiply(shape, &a, &b, &|_, _| {}).map(drop)
-    })?;
-    let spec = |_: usize| {
+    });
+    let spec = move || {
         let seeded = MatrixSource::Seeded {
             seed: Digest32(seed),
         };
@@ -144,11 +145,11 @@ async fn bench_gemm(
             b: seeded,
         })
     };
-    let through_worker = time_worker_jobs(client, base, &format!("mm{n}"), reps, spec).await?;
+    let (direct, worker) = paired(client, base, &format!("mm{n}"), reps, direct, spec).await?;
     report_overhead(
         &format!("matmul n={n} (seeded inputs + GEMM)"),
         direct,
-        through_worker,
+        worker,
     );
     Ok(())
 }
@@ -163,22 +164,21 @@ async fn bench_embed(
 ) -> anyhow::Result<()> {
     let engine = EmbedEngine::new(ModelStore::new(&config.model_store), DeviceSpec::Cpu, batch)?;
     let sentences = bench_sentences(batch);
-    let direct = time_reps(reps, || {
-        engine.embed(&model, &sentences, &|_, _| {}).map(drop)
-    })?;
+    let job_sentences = sentences.clone();
+    let direct = Arc::new(move || engine.embed(&model, &sentences, &|_, _| {}).map(drop));
+    let spec = move || {
+        JobSpec::Embed(EmbedSpec {
+            model,
+            sentences: job_sentences.clone(),
+        })
+    };
+    let (direct, worker) = paired(client, base, "emb", reps, direct, spec).await?;
     println!(
         "embed batch={batch}: median {:.1} ms, {:.1} sentences/s",
         ms(direct),
         batch as f64 / direct.as_secs_f64()
     );
-    let spec = |_: usize| {
-        JobSpec::Embed(EmbedSpec {
-            model,
-            sentences: sentences.clone(),
-        })
-    };
-    let through_worker = time_worker_jobs(client, base, "emb", reps, spec).await?;
-    report_overhead(&format!("embed batch={batch}"), direct, through_worker);
+    report_overhead(&format!("embed batch={batch}"), direct, worker);
     Ok(())
 }
 
@@ -195,27 +195,37 @@ fn report_overhead(what: &str, direct: Duration, worker: Duration) {
     );
 }
 
-/// Median wall time from `POST /v1/jobs` to the job's `done` state, fresh job id each time.
-async fn time_worker_jobs(
+/// Medians of the workload called directly and of the same work as a worker
+/// job (`POST /v1/jobs` until `done`, fresh job id each time), measured in
+/// alternation so that load from other processes hits both alike. The direct
+/// call runs on a blocking thread, as the worker's jobs do.
+async fn paired(
     client: &reqwest::Client,
     base: &str,
     prefix: &str,
     reps: usize,
-    spec: impl Fn(usize) -> JobSpec,
-) -> anyhow::Result<Duration> {
-    let mut samples = Vec::new();
+    direct: Arc<dyn Fn() -> anyhow::Result<()> + Send + Sync>,
+    spec: impl Fn() -> JobSpec,
+) -> anyhow::Result<(Duration, Duration)> {
+    let (mut direct_samples, mut worker_samples) = (Vec::new(), Vec::new());
     for rep in 0..=reps.max(1) {
+        let call = direct.clone();
+        let start = Instant::now();
+        tokio::task::spawn_blocking(move || call()).await??;
+        let direct_time = start.elapsed();
         let request = JobRequest {
             job_id: format!("bench-{prefix}-{rep}"),
-            spec: spec(rep),
+            spec: spec(),
         };
         let start = Instant::now();
         run_job(client, base, &request).await?;
         if rep > 0 {
-            samples.push(start.elapsed()); // rep 0 is the warm-up
+            // rep 0 warms up both paths
+            direct_samples.push(direct_time);
+            worker_samples.push(start.elapsed());
         }
     }
-    Ok(median(samples))
+    Ok((median(direct_samples), median(worker_samples)))
 }
 
 async fn run_job(client: &reqwest::Client, base: &str, request: &JobRequest) -> anyhow::Result<()> {

@@ -52,14 +52,20 @@ impl JobStore {
     pub fn save(&self, record: &JobRecord) -> anyhow::Result<()> {
         let dir = self.job_dir(&record.request.job_id);
         std::fs::create_dir_all(&dir)?;
-        write_atomically(&dir.join(RECORD_FILE), &serde_json::to_vec_pretty(record)?)
+        write_atomically(
+            &dir.join(RECORD_FILE),
+            &serde_json::to_vec_pretty(record)?,
+            Durability::Synced,
+        )
     }
 
-    /// Stores a job's file (operand or result) atomically.
+    /// Stores a job's file (operand or result) atomically but without fsync:
+    /// its sha256 is in the (synced) record, so a file torn by a crash is
+    /// detected on restart and the job reported failed, never served.
     pub fn write_file(&self, job_id: &str, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let dir = self.job_dir(job_id);
         std::fs::create_dir_all(&dir)?;
-        write_atomically(&dir.join(name), bytes)
+        write_atomically(&dir.join(name), bytes, Durability::Unsynced)
     }
 
     /// Reads a job's file.
@@ -100,12 +106,21 @@ fn read_record(dir: &Path) -> anyhow::Result<JobRecord> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Whether a write is flushed to disk before it is renamed into place.
+#[derive(PartialEq)]
+enum Durability {
+    Synced,
+    Unsynced,
+}
+
+fn write_atomically(path: &Path, bytes: &[u8], durability: Durability) -> anyhow::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut file =
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if durability == Durability::Synced {
+        file.sync_all()?;
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
 }
