@@ -355,6 +355,7 @@ impl LocalNet {
             crate::management::check_ingress_method(method)?;
         } else {
             self.inspect_message(canister, sender, method, &arg)?;
+            self.charge_ingress_induction(canister, method, &arg)?;
         }
         let id = MessageId(self.fresh_id());
         self.ingress.insert(id, IngressStatus::Processing);
@@ -368,6 +369,17 @@ impl LocalNet {
             deadline: 0,
         }));
         Ok(id)
+    }
+
+    /// The receiving canister pays for inducting an ingress message.
+    fn charge_ingress_induction(&mut self, canister: Principal, method: &str, arg: &[u8]) -> Result<(), RejectResponse> {
+        let fee = self.costs.ingress_induction((method.len() + arg.len()) as u64);
+        let c = self.canisters.get_mut(&canister).ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
+        if c.cycles < fee {
+            return Err(out_of_cycles(&canister, c.cycles, fee));
+        }
+        c.cycles -= fee;
+        Ok(())
     }
 
     pub fn ingress_status(&self, id: MessageId) -> IngressStatus {
@@ -678,6 +690,11 @@ impl LocalNet {
             return Err(stopped_reject(id, c.status));
         }
         let wasm = c.wasm.as_ref().ok_or_else(|| empty_canister_reject(id))?;
+        // The IC reserves the cost of a maximal execution before running a message.
+        let prepay = self.costs.update_execution(UPDATE_INSTRUCTION_LIMIT);
+        if c.cycles < prepay {
+            return Err(out_of_cycles(id, c.cycles, prepay));
+        }
         let exports = &wasm.prepared.exports;
         let method = &request.method;
         if exports.updates.contains(method) {
@@ -986,6 +1003,13 @@ pub(crate) fn stopped_reject(canister: &Principal, status: RunStatus) -> RejectR
             format!("Canister {canister} is stopped and therefore does not have a CallContextManager"),
         ),
     }
+}
+
+pub(crate) fn out_of_cycles(canister: &Principal, balance: u128, needed: u128) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterOutOfCycles,
+        format!("Canister {canister} is out of cycles: it holds {balance} and needs {needed}; top it up"),
+    )
 }
 
 pub(crate) fn empty_canister_reject(canister: &Principal) -> RejectResponse {

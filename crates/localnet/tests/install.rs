@@ -155,3 +155,28 @@ fn calls_from_a_query_are_a_contract_violation() {
     assert_eq!(reject.error_code, ErrorCode::CanisterContractViolation, "{reject}");
     assert!(reject.reject_message.contains("call_new"), "{reject}");
 }
+
+#[test]
+fn a_canister_without_cycles_for_a_message_rejects_calls() {
+    let mut net = LocalNet::new();
+    let canister = net.create_canister_with_cycles(controller(), 1_000_000_000);
+    net.install_code(controller(), canister, InstallMode::Install, wasm(COUNTER_WAT), vec![]).unwrap();
+    let reject = net.update_call(canister, controller(), "bump", vec![]).unwrap_err();
+    assert_eq!(reject.error_code, ErrorCode::CanisterOutOfCycles, "{reject}");
+    assert_eq!(reject.reject_code, RejectCode::SysTransient);
+    net.add_cycles(canister, 100_000_000_000);
+    net.update_call(canister, controller(), "bump", vec![]).expect("topped up, it runs again");
+}
+
+#[test]
+fn ingress_induction_is_paid_by_the_receiver() {
+    let (mut net, canister, result) = net_with(wasm(COUNTER_WAT));
+    result.unwrap();
+    let before = net.cycle_balance(canister);
+    net.update_call(canister, controller(), "bump", vec![0; 1000]).unwrap();
+    let paid = before - net.cycle_balance(canister);
+    let induction = localnet::localnet_services::cost::SubnetCosts::new(13).ingress_induction(4 + 1000);
+    let execution = localnet::localnet_services::cost::SubnetCosts::new(13)
+        .update_execution(net.last_message(canister, "update bump").unwrap().instructions);
+    assert_eq!(paid, induction + execution);
+}
