@@ -1,10 +1,13 @@
 //! Helpers for the integration tests in `tests/`: loading the built conformance canister,
-//! calling it on localnet, asserting rejects, and a loopback HTTP server for live outcalls.
+//! calling it on localnet, asserting rejects, a loopback HTTP server for live outcalls, and an
+//! `ic_canister_runtime::Runtime` for PocketIC.
 //! No product code lives here.
 
 pub mod conformance;
 pub mod loopback;
+pub mod pocket;
 pub mod rejects;
 
 pub use conformance::*;
+pub use pocket::PocketIcRuntime;
 pub use rejects::*;
