@@ -472,19 +472,9 @@ impl LocalNet {
         let commit = if api == ApiType::PreUpgrade { Commit::StableOnly } else { Commit::All };
         let kind = export.trim_start_matches("canister_").to_string();
         let mut exec = self.execute(id, &EntryPoint::Export(export.to_string()), ctx, commit, kind);
-        let fee = self.costs.update_execution(exec.instructions);
-        let c = self.canisters.get_mut(&id).expect("exists");
-        c.stable = std::mem::take(&mut exec.ctx.stable);
-        c.cycles = c.cycles.saturating_sub(fee);
+        self.commit_state(id, &mut exec);
         match exec.result {
-            Ok(()) => {
-                c.cycles = exec.ctx.balance.saturating_sub(fee);
-                if let Some(data) = exec.ctx.certified_data.take() {
-                    c.certified_data = data;
-                }
-                c.global_timer = exec.ctx.global_timer;
-                Ok(exec.instructions)
-            }
+            Ok(()) => Ok(exec.instructions),
             Err(e) => Err(trap_reject(&id, e)),
         }
     }

@@ -577,11 +577,24 @@ impl LocalNet {
     /// on a trap); on success the balance, certified data, timer and the calls
     /// made; the execution fee in every case.
     fn apply(&mut self, canister: Principal, context: Option<u64>, exec: &mut Execution) {
+        let outgoing = std::mem::take(&mut exec.ctx.outgoing);
+        let epoch = self.module_epoch(canister);
+        self.commit_state(canister, exec);
+        if exec.result.is_err() {
+            return;
+        }
+        for call in outgoing {
+            self.send_call(canister, context, call, epoch);
+        }
+    }
+
+    /// Puts a finished execution's canister state back: stable memory always
+    /// (already rolled back if it trapped); balance, certified data and timer
+    /// only if it did not trap; the execution fee in every case.
+    pub(crate) fn commit_state(&mut self, canister: Principal, exec: &mut Execution) {
         let fee = self.costs.update_execution(exec.instructions);
         let ctx = &mut exec.ctx;
-        let outgoing = std::mem::take(&mut ctx.outgoing);
-        let epoch = self.module_epoch(canister);
-        let c = self.canisters.get_mut(&canister).expect("apply on an existing canister");
+        let c = self.canisters.get_mut(&canister).expect("committing state of an existing canister");
         c.stable = std::mem::take(&mut ctx.stable);
         if exec.result.is_ok() {
             c.cycles = ctx.balance;
@@ -591,12 +604,6 @@ impl LocalNet {
             c.global_timer = ctx.global_timer;
         }
         c.cycles = c.cycles.saturating_sub(fee);
-        if exec.result.is_err() {
-            return;
-        }
-        for call in outgoing {
-            self.send_call(canister, context, call, epoch);
-        }
     }
 
     fn send_call(&mut self, canister: Principal, context: Option<u64>, call: OutgoingCall, epoch: u64) {
@@ -845,19 +852,8 @@ impl LocalNet {
         ctx.reject = trapped.ctx.reject.take();
         ctx.caller = trapped.ctx.caller;
         let mut exec = self.execute(canister, &EntryPoint::Closure(cleanup), ctx, Commit::All, "cleanup".into());
-        // Cleanup may not respond or call; it may change state.
-        exec.ctx.outgoing.clear();
-        let fee = self.costs.update_execution(exec.instructions);
-        let c = self.canisters.get_mut(&canister).expect("cleanup on an existing canister");
-        c.stable = std::mem::take(&mut exec.ctx.stable);
-        if exec.result.is_ok() {
-            c.cycles = exec.ctx.balance;
-            if let Some(data) = exec.ctx.certified_data.take() {
-                c.certified_data = data;
-            }
-            c.global_timer = exec.ctx.global_timer;
-        }
-        c.cycles = c.cycles.saturating_sub(fee);
+        // Cleanup may change state but not call (the system API refuses it).
+        self.commit_state(canister, &mut exec);
         let outstanding = self.contexts.get(&context).map_or(0, |c| c.outstanding);
         if outstanding == 0 {
             let error = trapped.result.expect_err("cleanup runs after a trap");

@@ -382,43 +382,15 @@ type L = Linker<StoreData>;
 type C<'a> = Caller<'a, StoreData>;
 
 fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
-    l.func_wrap("ic0", "msg_arg_data_size", |mut c: C, | -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        match ctx(&c).api {
-            ApiType::RejectCallback | ApiType::Cleanup | ApiType::PreUpgrade | ApiType::SystemTask => {
-                not_allowed(&c, "msg_arg_data_size")
-            }
-            _ => Ok(ctx(&c).arg.len() as i32),
-        }
+    add_blob(l, "msg_arg_data", has_argument, |x| &x.arg)?;
+    add_blob(l, "msg_caller", always, |x| x.caller.as_slice())?;
+    // Caller info (canister-signature metadata) is empty for every localnet caller.
+    add_blob(l, "msg_caller_info_data", always, |_| &[])?;
+    add_blob(l, "msg_caller_info_signer", always, |_| &[])?;
+    add_blob(l, "msg_reject_msg", |x| x.api == ApiType::RejectCallback, |x| {
+        x.reject.as_ref().map_or(&[][..], |(_, m)| m.as_bytes())
     })?;
-    l.func_wrap("ic0", "msg_arg_data_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        if matches!(ctx(&c).api, ApiType::RejectCallback | ApiType::Cleanup | ApiType::PreUpgrade | ApiType::SystemTask) {
-            return not_allowed(&c, "msg_arg_data_copy");
-        }
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| &x.arg)
-    })?;
-    l.func_wrap("ic0", "msg_caller_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(ctx(&c).caller.as_slice().len() as i32)
-    })?;
-    l.func_wrap("ic0", "msg_caller_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| x.caller.as_slice())
-    })?;
-    // Caller info (signed delegations' metadata) is empty for every localnet caller.
-    l.func_wrap("ic0", "msg_caller_info_data_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(0)
-    })?;
-    l.func_wrap("ic0", "msg_caller_info_data_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |_| &[])
-    })?;
-    l.func_wrap("ic0", "msg_caller_info_signer_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(0)
-    })?;
-    l.func_wrap("ic0", "msg_caller_info_signer_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |_| &[])
-    })?;
+    add_blob(l, "msg_method_name", |x| x.api == ApiType::InspectMessage, |x| x.method_name.as_bytes())?;
     l.func_wrap("ic0", "msg_reject_code", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
         match (ctx(&c).api, &ctx(&c).reject) {
@@ -426,21 +398,6 @@ fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
             (ApiType::RejectCallback | ApiType::Cleanup, Some((code, _))) => Ok(*code as i32),
             _ => not_allowed(&c, "msg_reject_code"),
         }
-    })?;
-    l.func_wrap("ic0", "msg_reject_msg_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        match &ctx(&c).reject {
-            Some((_, msg)) if ctx(&c).api == ApiType::RejectCallback => Ok(msg.len() as i32),
-            _ => not_allowed(&c, "msg_reject_msg_size"),
-        }
-    })?;
-    l.func_wrap("ic0", "msg_reject_msg_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        if ctx(&c).api != ApiType::RejectCallback {
-            return not_allowed(&c, "msg_reject_msg_copy");
-        }
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| {
-            x.reject.as_ref().map(|(_, m)| m.as_bytes()).unwrap_or(&[])
-        })
     })?;
     l.func_wrap("ic0", "msg_deadline", |mut c: C| -> HostResult<i64> {
         charge(&mut c, 0)?;
@@ -479,19 +436,6 @@ fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
         ctx_mut(&mut c).response = Some(Response::Reject(message));
         Ok(())
     })?;
-    l.func_wrap("ic0", "msg_method_name_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        if ctx(&c).api != ApiType::InspectMessage {
-            return not_allowed(&c, "msg_method_name_size");
-        }
-        Ok(ctx(&c).method_name.len() as i32)
-    })?;
-    l.func_wrap("ic0", "msg_method_name_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        if ctx(&c).api != ApiType::InspectMessage {
-            return not_allowed(&c, "msg_method_name_copy");
-        }
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| x.method_name.as_bytes())
-    })?;
     l.func_wrap("ic0", "accept_message", |mut c: C| {
         charge(&mut c, 0)?;
         if ctx(&c).api != ApiType::InspectMessage {
@@ -504,6 +448,42 @@ fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
         Ok(())
     })?;
     Ok(())
+}
+
+/// The spec's blob idiom: `ic0.<name>_size` and `ic0.<name>_copy` over one
+/// byte string of the context, callable where `allowed` says.
+fn add_blob(
+    l: &mut L,
+    name: &'static str,
+    allowed: fn(&MessageCtx) -> bool,
+    source: fn(&MessageCtx) -> &[u8],
+) -> wasmtime::Result<()> {
+    let size_name: &'static str = Box::leak(format!("{name}_size").into_boxed_str());
+    let copy_name: &'static str = Box::leak(format!("{name}_copy").into_boxed_str());
+    l.func_wrap("ic0", size_name, move |mut c: C| -> HostResult<i32> {
+        charge(&mut c, 0)?;
+        if !allowed(ctx(&c)) {
+            return not_allowed(&c, size_name);
+        }
+        Ok(source(ctx(&c)).len() as i32)
+    })?;
+    l.func_wrap("ic0", copy_name, move |mut c: C, dst: i32, off: i32, size: i32| {
+        if !allowed(ctx(&c)) {
+            return not_allowed(&c, copy_name);
+        }
+        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, source)
+    })?;
+    Ok(())
+}
+
+fn always(_: &MessageCtx) -> bool {
+    true
+}
+
+/// I U RQ NRQ Ry F: entry points that have an argument (a reject callback,
+/// cleanup, pre_upgrade and system tasks do not).
+fn has_argument(x: &MessageCtx) -> bool {
+    !matches!(x.api, ApiType::RejectCallback | ApiType::Cleanup | ApiType::PreUpgrade | ApiType::SystemTask)
 }
 
 fn check_can_respond(c: &C, function: &str) -> HostResult<()> {
@@ -573,13 +553,9 @@ fn add_cycles_functions(l: &mut L) -> wasmtime::Result<()> {
 }
 
 fn add_canister_functions(l: &mut L) -> wasmtime::Result<()> {
-    l.func_wrap("ic0", "canister_self_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(ctx(&c).canister_id.as_slice().len() as i32)
-    })?;
-    l.func_wrap("ic0", "canister_self_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| x.canister_id.as_slice())
-    })?;
+    add_blob(l, "canister_self", always, |x| x.canister_id.as_slice())?;
+    add_blob(l, "subnet_self", always, |x| x.subnet_id.as_slice())?;
+    add_blob(l, "root_key", always, |x| x.root_key_der.as_slice())?;
     l.func_wrap("ic0", "canister_status", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
         Ok(ctx(&c).status as i32)
@@ -587,13 +563,6 @@ fn add_canister_functions(l: &mut L) -> wasmtime::Result<()> {
     l.func_wrap("ic0", "canister_version", |mut c: C| -> HostResult<i64> {
         charge(&mut c, 0)?;
         Ok(ctx(&c).version as i64)
-    })?;
-    l.func_wrap("ic0", "subnet_self_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(ctx(&c).subnet_id.as_slice().len() as i32)
-    })?;
-    l.func_wrap("ic0", "subnet_self_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| x.subnet_id.as_slice())
     })?;
     l.func_wrap("ic0", "subnet_self_node_count", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
@@ -630,13 +599,6 @@ fn add_canister_functions(l: &mut L) -> wasmtime::Result<()> {
     l.func_wrap("ic0", "in_replicated_execution", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
         Ok(ctx(&c).api.is_replicated() as i32)
-    })?;
-    l.func_wrap("ic0", "root_key_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(ctx(&c).root_key_der.len() as i32)
-    })?;
-    l.func_wrap("ic0", "root_key_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| x.root_key_der.as_slice())
     })?;
     Ok(())
 }
