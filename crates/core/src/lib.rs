@@ -20,6 +20,7 @@ pub mod digest;
 pub mod encoding;
 pub mod merkle;
 pub mod prng;
+pub mod registry;
 pub mod signing;
 pub mod verify;
 

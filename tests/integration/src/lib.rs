@@ -6,6 +6,7 @@
 pub mod conformance;
 pub mod loopback;
 pub mod pocket;
+pub mod registry;
 pub mod rejects;
 
 pub use conformance::*;

@@ -1,0 +1,327 @@
+//! The registry's state: stable structures (miners, change feed, key and
+//! endpoint indices, event log, configuration, counters) and heap-only
+//! indices rebuilt after an upgrade (totals, challenge schedule, guards).
+//! Everything goes through [`read_state`] / [`mutate_state`].
+
+use crate::memory::{self, Memory};
+use crate::types::*;
+use candid::Principal;
+use ic_stable_structures::storable::Bound;
+use ic_stable_structures::{BTreeMap, Cell, Log, Storable};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+/// A value stored as CBOR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cbor<T>(pub T);
+
+impl<T: Serialize + DeserializeOwned> Storable for Cbor<T> {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.clone_bytes())
+    }
+    fn into_bytes(self) -> Vec<u8> {
+        self.clone_bytes()
+    }
+    fn from_bytes(bytes: Cow<[u8]>) -> Self {
+        Cbor(ciborium::de::from_reader(bytes.as_ref()).expect("stable CBOR value decodes"))
+    }
+    const BOUND: Bound = Bound::Unbounded;
+}
+
+impl<T: Serialize> Cbor<T> {
+    fn clone_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&self.0, &mut out).expect("CBOR encoding to memory succeeds");
+        out
+    }
+}
+
+/// Lifetime counters kept in stable memory.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub last_seq: u64,
+    pub probes_ok: u64,
+    pub probes_failed: u64,
+    pub probe_rounds: u64,
+    pub challenges_passed: u64,
+    pub challenges_failed: u64,
+    pub job_outcomes: u64,
+    /// Cycles attached to HTTPS outcalls (priced by `cost_http_request_v2`).
+    pub outcall_cycles: u128,
+}
+
+/// What happened, for the audit log (`/logs`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum EventKind {
+    Init {
+        config: Config,
+    },
+    Upgrade {
+        config: Config,
+    },
+    ConfigChanged {
+        by: Principal,
+        config: Config,
+    },
+    Registered {
+        endpoint: String,
+    },
+    Updated {
+        endpoint: String,
+    },
+    Deregistered,
+    StatusChanged {
+        from: MinerStatus,
+        to: MinerStatus,
+        reason: String,
+    },
+    ChallengePassed {
+        n: u32,
+        elapsed_ms: u64,
+        flops_lower_bound: u64,
+    },
+    ChallengeFailed {
+        reason: String,
+    },
+    JobOutcome {
+        job_id: String,
+        verified: bool,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at_ns: u64,
+    pub principal: Option<Principal>,
+    pub kind: EventKind,
+}
+
+pub struct State {
+    pub config: Cell<Cbor<Config>, Memory>,
+    pub miners: BTreeMap<Principal, Cbor<Miner>, Memory>,
+    pub feed: BTreeMap<u64, Principal, Memory>,
+    pub worker_keys: BTreeMap<[u8; 32], Principal, Memory>,
+    pub endpoints: BTreeMap<String, Principal, Memory>,
+    pub tombstones: BTreeMap<Principal, u64, Memory>,
+    pub events: Log<Cbor<Event>, Memory, Memory>,
+    pub counters: Cell<Cbor<Counters>, Memory>,
+    // Heap only: rebuilt by `rebuild_indices` after an upgrade.
+    pub totals: Totals,
+    pub challenge_due: BTreeSet<(u64, Principal)>,
+    pub probe_cursor: Option<Principal>,
+    pub probe_round_running: bool,
+    pub challenge_round_running: bool,
+    pub probes_in_flight: BTreeSet<Principal>,
+    pub challenges_in_flight: BTreeSet<Principal>,
+    pub last_probe_round_instructions: u64,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::load());
+}
+
+pub fn read_state<R>(f: impl FnOnce(&State) -> R) -> R {
+    STATE.with(|s| f(&s.borrow()))
+}
+
+pub fn mutate_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    STATE.with(|s| f(&mut s.borrow_mut()))
+}
+
+fn status_slot(t: &mut Totals, status: MinerStatus) -> &mut u64 {
+    match status {
+        MinerStatus::Pending => &mut t.pending,
+        MinerStatus::Online => &mut t.online,
+        MinerStatus::Offline => &mut t.offline,
+        MinerStatus::Suspended => &mut t.suspended,
+    }
+}
+
+fn add_totals(t: &mut Totals, m: &Miner, sign: i8) {
+    let gpus: u64 = m.profile.gpus.iter().map(|g| g.count as u64).sum();
+    let mem: u128 = m
+        .profile
+        .gpus
+        .iter()
+        .map(|g| g.memory_bytes as u128 * g.count as u128)
+        .sum();
+    if sign > 0 {
+        t.miners += 1;
+        *status_slot(t, m.status) += 1;
+        t.gpus += gpus;
+        t.gpu_memory_bytes += mem;
+    } else {
+        t.miners -= 1;
+        *status_slot(t, m.status) -= 1;
+        t.gpus -= gpus;
+        t.gpu_memory_bytes -= mem;
+    }
+}
+
+impl State {
+    fn load() -> Self {
+        let mut state = Self {
+            config: Cell::init(memory::get(memory::CONFIG), Cbor(Config::default())),
+            miners: BTreeMap::init(memory::get(memory::MINERS)),
+            feed: BTreeMap::init(memory::get(memory::FEED)),
+            worker_keys: BTreeMap::init(memory::get(memory::WORKER_KEYS)),
+            endpoints: BTreeMap::init(memory::get(memory::ENDPOINTS)),
+            tombstones: BTreeMap::init(memory::get(memory::TOMBSTONES)),
+            events: Log::init(
+                memory::get(memory::EVENTS_INDEX),
+                memory::get(memory::EVENTS_DATA),
+            ),
+            counters: Cell::init(memory::get(memory::COUNTERS), Cbor(Counters::default())),
+            totals: Totals::default(),
+            challenge_due: BTreeSet::new(),
+            probe_cursor: None,
+            probe_round_running: false,
+            challenge_round_running: false,
+            probes_in_flight: BTreeSet::new(),
+            challenges_in_flight: BTreeSet::new(),
+            last_probe_round_instructions: 0,
+        };
+        state.rebuild_indices();
+        state
+    }
+
+    /// Recomputes the heap indices from the stable miners.
+    pub fn rebuild_indices(&mut self) {
+        let mut totals = Totals::default();
+        let mut due = BTreeSet::new();
+        let interval = self
+            .config()
+            .challenge_interval_secs
+            .saturating_mul(1_000_000_000);
+        for entry in self.miners.iter() {
+            let miner = entry.value().0;
+            add_totals(&mut totals, &miner, 1);
+            due.insert((challenge_due_at(&miner, interval), miner.principal));
+        }
+        totals.last_seq = self.counters().last_seq;
+        self.totals = totals;
+        self.challenge_due = due;
+    }
+
+    pub fn config(&self) -> Config {
+        self.config.get().0.clone()
+    }
+
+    pub fn set_config(&mut self, config: Config) {
+        self.config.set(Cbor(config));
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters.get().0.clone()
+    }
+
+    pub fn update_counters(&mut self, f: impl FnOnce(&mut Counters)) {
+        let mut c = self.counters();
+        f(&mut c);
+        self.counters.set(Cbor(c));
+    }
+
+    pub fn miner(&self, p: &Principal) -> Option<Miner> {
+        self.miners.get(p).map(|m| m.0)
+    }
+
+    pub fn record(&mut self, at_ns: u64, principal: Option<Principal>, kind: EventKind) {
+        // An event log that cannot grow must not make the state change fail:
+        // the change itself is already in the stable maps.
+        let _ = self.events.append(&Cbor(Event {
+            at_ns,
+            principal,
+            kind,
+        }));
+    }
+
+    /// Stores `miner`. With `bump`, assigns it a new change-feed sequence
+    /// number (profile, status, capability and reputation changes); without,
+    /// the record is rewritten in place (probe timestamps and counters).
+    pub fn put_miner(&mut self, mut miner: Miner, bump: bool) -> Miner {
+        let old = self.miner(&miner.principal);
+        if bump {
+            let seq = self.counters().last_seq + 1;
+            self.update_counters(|c| c.last_seq = seq);
+            if let Some(old) = &old {
+                self.feed.remove(&old.seq);
+            } else if let Some(dead) = self.tombstones.remove(&miner.principal) {
+                self.feed.remove(&dead);
+            }
+            self.feed.insert(seq, miner.principal);
+            miner.seq = seq;
+            self.totals.last_seq = seq;
+        }
+        let interval = self
+            .config()
+            .challenge_interval_secs
+            .saturating_mul(1_000_000_000);
+        if let Some(old) = &old {
+            add_totals(&mut self.totals, old, -1);
+            self.challenge_due
+                .remove(&(challenge_due_at(old, interval), old.principal));
+            if old.profile.worker_public_key != miner.profile.worker_public_key {
+                if let Ok(k) = <[u8; 32]>::try_from(old.profile.worker_public_key.as_slice()) {
+                    self.worker_keys.remove(&k);
+                }
+            }
+            if old.profile.endpoint != miner.profile.endpoint {
+                self.endpoints.remove(&old.profile.endpoint);
+            }
+        }
+        if let Ok(k) = <[u8; 32]>::try_from(miner.profile.worker_public_key.as_slice()) {
+            self.worker_keys.insert(k, miner.principal);
+        }
+        self.endpoints
+            .insert(miner.profile.endpoint.clone(), miner.principal);
+        add_totals(&mut self.totals, &miner, 1);
+        self.challenge_due
+            .insert((challenge_due_at(&miner, interval), miner.principal));
+        self.miners.insert(miner.principal, Cbor(miner.clone()));
+        miner
+    }
+
+    /// Removes a miner; its change-feed entry becomes a tombstone.
+    pub fn remove_miner(&mut self, p: &Principal) -> Option<Miner> {
+        let old = self.miners.remove(p)?.0;
+        let interval = self
+            .config()
+            .challenge_interval_secs
+            .saturating_mul(1_000_000_000);
+        add_totals(&mut self.totals, &old, -1);
+        self.challenge_due
+            .remove(&(challenge_due_at(&old, interval), old.principal));
+        if let Ok(k) = <[u8; 32]>::try_from(old.profile.worker_public_key.as_slice()) {
+            self.worker_keys.remove(&k);
+        }
+        self.endpoints.remove(&old.profile.endpoint);
+        let seq = self.counters().last_seq + 1;
+        self.update_counters(|c| c.last_seq = seq);
+        self.feed.remove(&old.seq);
+        self.feed.insert(seq, *p);
+        self.tombstones.insert(*p, seq);
+        self.totals.last_seq = seq;
+        Some(old)
+    }
+
+    /// Who else holds this worker key or endpoint, if anyone.
+    pub fn worker_owner(&self, key: &[u8], endpoint: &str) -> Option<Principal> {
+        let by_key = <[u8; 32]>::try_from(key)
+            .ok()
+            .and_then(|k| self.worker_keys.get(&k));
+        by_key.or_else(|| self.endpoints.get(&endpoint.to_string()))
+    }
+}
+
+/// When a miner's next capability challenge is due: at once when it never
+/// had one (new, or its worker changed), else `challenge_interval` after the
+/// last (a suspended miner gets its next chance then, or asks for one).
+pub fn challenge_due_at(miner: &Miner, interval_ns: u64) -> u64 {
+    match miner.last_challenge_ns {
+        None => 0,
+        Some(last) => last.saturating_add(interval_ns),
+    }
+}

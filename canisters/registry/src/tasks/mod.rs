@@ -1,0 +1,3 @@
+//! Timer-driven tasks.
+
+pub mod probe;
