@@ -112,11 +112,31 @@ async fn submit_job(
     Ok(Json(state.jobs.submit(request).await?))
 }
 
+/// Query of `GET /v1/jobs/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusQuery {
+    /// Answer once the job is done or failed, waiting at most this long
+    /// (capped at [`MAX_STATUS_WAIT_MS`]); absent: answer at once.
+    pub wait_ms: Option<u64>,
+}
+
+/// Longest `wait_ms` honoured by `GET /v1/jobs/{id}`.
+pub const MAX_STATUS_WAIT_MS: u64 = 30_000;
+
 async fn job_status(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Json<JobStatus>, Failure> {
-    Ok(Json(state.jobs.status(&id)?))
+    let Query(query) = query.map_err(|r| Failure::bad_request("invalid_query", r.body_text()))?;
+    Ok(Json(match query.wait_ms {
+        None | Some(0) => state.jobs.status(&id)?,
+        Some(ms) => {
+            let wait = std::time::Duration::from_millis(ms.min(MAX_STATUS_WAIT_MS));
+            state.jobs.status_wait(&id, wait).await?
+        }
+    }))
 }
 
 /// Query of `GET /v1/jobs/{id}/result`.
@@ -169,7 +189,7 @@ async fn capability_challenge(
 }
 
 /// Serves `router` on `listener` until `shutdown` completes. HTTP/1.1 with
-/// keep-alive and without the automatic `Date` header.
+/// keep-alive, `TCP_NODELAY`, and without the automatic `Date` header.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
@@ -184,6 +204,12 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
 }
 
 fn spawn_connection(stream: tokio::net::TcpStream, router: Router) {
+    // Small request/response exchanges: send each answer at once instead of
+    // letting Nagle's algorithm hold its tail until the client acknowledges
+    // the head (up to a delayed-ACK timeout, 40 ms on Linux).
+    if let Err(err) = stream.set_nodelay(true) {
+        eprintln!("could not set TCP_NODELAY: {err}");
+    }
     let service = hyper_util::service::TowerToHyperService::new(router);
     tokio::spawn(async move {
         let connection = hyper::server::conn::http1::Builder::new()

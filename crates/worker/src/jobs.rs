@@ -8,6 +8,7 @@ use crate::store::{JobRecord, JobStore};
 use crate::workloads::models::ModelStore;
 use crate::workloads::{Executor, ResultMatrix, WorkItem};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tensormine_core::api::{
@@ -16,7 +17,7 @@ use tensormine_core::api::{
     JobState, JobStatus, Load, MatmulSpec, MatrixSource, Progress, ProvenRow, ResultCommitment,
     SignedResult, Workload, MAX_RESULT_CHUNK_BYTES,
 };
-use tensormine_core::encoding::{f32_from_le_bytes, f32_to_le_bytes, F32Array, F64Array};
+use tensormine_core::encoding::{f32_from_le_bytes, F32Array, F64Array};
 use tensormine_core::merkle::RowMerkleTree;
 use tensormine_core::prng::{self, STREAM_A, STREAM_B};
 use tensormine_core::signing::spec_hash;
@@ -52,6 +53,17 @@ impl Limits {
 struct Entry {
     record: JobRecord,
     tree: Option<Arc<RowMerkleTree>>,
+    /// Distinguishes this admission from an earlier one under the same id
+    /// whose acceptance could not be persisted (its run must not touch this one).
+    generation: u64,
+    /// `Some(true)` once the accepted record is on disk, `Some(false)` if
+    /// persisting it failed (the entry is then removed).
+    durable: watch::Receiver<Option<bool>>,
+}
+
+/// A durability signal that is already set: for jobs loaded from disk.
+fn already_durable() -> watch::Receiver<Option<bool>> {
+    watch::channel(Some(true)).1
 }
 
 struct Inner {
@@ -65,6 +77,8 @@ struct Inner {
     admissions: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     slots: Arc<Semaphore>,
     changes: watch::Sender<u64>,
+    generations: AtomicU64,
+    threads: usize,
 }
 
 /// The worker's jobs. Cheap to clone (shared state).
@@ -87,6 +101,8 @@ pub struct ManagerParts {
     pub limits: Limits,
     /// Jobs run at once.
     pub concurrency: usize,
+    /// CPU threads for hashing a result.
+    pub threads: usize,
 }
 
 fn matrix_bytes(spec: &MatmulSpec) -> u128 {
@@ -109,6 +125,8 @@ impl JobManager {
             admissions: Mutex::new(BTreeMap::new()),
             slots: Arc::new(Semaphore::new(parts.concurrency.max(1))),
             changes: watch::channel(0).0,
+            generations: AtomicU64::new(0),
+            threads: parts.threads.max(1),
         });
         let manager = Self { inner };
         manager.recover();
@@ -117,6 +135,23 @@ impl JobManager {
 
     fn jobs(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
         self.inner.jobs.lock().expect("job table lock")
+    }
+
+    fn next_generation(&self) -> u64 {
+        self.inner.generations.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Applies `change` to the entry of this admission, if it still exists;
+    /// in memory only.
+    fn with_entry<T>(
+        &self,
+        job_id: &str,
+        generation: u64,
+        change: impl FnOnce(&mut Entry) -> T,
+    ) -> Option<T> {
+        let mut jobs = self.jobs();
+        let entry = jobs.get_mut(job_id).filter(|e| e.generation == generation)?;
+        Some(change(entry))
     }
 
     /// The worker's public key.
@@ -160,10 +195,18 @@ impl JobManager {
         if let Err(err) = self.inner.store.save(&record) {
             eprintln!("could not persist recovered job {job_id}: {err:#}");
         }
-        self.jobs()
-            .insert(job_id.clone(), Entry { record, tree: None });
+        let generation = self.next_generation();
+        self.jobs().insert(
+            job_id.clone(),
+            Entry {
+                record,
+                tree: None,
+                generation,
+                durable: already_durable(),
+            },
+        );
         if resume {
-            self.spawn_run(job_id);
+            self.spawn_run(job_id, generation, already_durable());
         }
     }
 
@@ -189,7 +232,7 @@ impl JobManager {
     pub async fn submit(&self, request: JobRequest) -> Result<JobAck, Failure> {
         self.validate(&request)?;
         let hash = spec_hash(&request.spec);
-        if let Some(ack) = self.existing_ack(&request.job_id, &hash)? {
+        if let Some(ack) = self.existing_ack(&request.job_id, &hash).await? {
             return Ok(ack);
         }
         let job_id = request.job_id.clone();
@@ -213,7 +256,7 @@ impl JobManager {
 
     async fn admit(&self, request: JobRequest, hash: Digest32) -> Result<JobAck, Failure> {
         // Another request for this id may have been admitted while we waited.
-        if let Some(ack) = self.existing_ack(&request.job_id, &hash)? {
+        if let Some(ack) = self.existing_ack(&request.job_id, &hash).await? {
             return Ok(ack);
         }
         self.fetch_operands(&request).await?;
@@ -226,14 +269,44 @@ impl JobManager {
             result: None,
             error: None,
         };
-        self.inner
-            .store
-            .save(&record)
-            .map_err(|err| Failure::internal(format!("could not persist job: {err:#}")))?;
-        self.jobs()
-            .insert(job_id.clone(), Entry { record, tree: None });
-        self.spawn_run(job_id.clone());
-        Ok(self.ack(&job_id, hash))
+        let ack_id = job_id.clone();
+        let generation = self.next_generation();
+        let (durable_tx, durable) = watch::channel(None);
+        self.jobs().insert(
+            job_id.clone(),
+            Entry {
+                record: record.clone(),
+                tree: None,
+                generation,
+                durable: durable.clone(),
+            },
+        );
+        // The job starts computing while its record is made durable; its
+        // result is committed and published only after that, and the ack is
+        // sent only after that. A separate task persists, so a client that
+        // hangs up cannot leave the entry undecided.
+        self.spawn_run(job_id.clone(), generation, durable);
+        let manager = self.clone();
+        let persisted = tokio::spawn(async move {
+            let store = manager.inner.store.clone();
+            let saved = tokio::task::spawn_blocking(move || store.save(&record))
+                .await
+                .map_err(|e| anyhow::anyhow!("persisting task failed: {e}"))
+                .and_then(|saved| saved);
+            if saved.is_err() {
+                let mut jobs = manager.jobs();
+                if jobs.get(&job_id).is_some_and(|e| e.generation == generation) {
+                    jobs.remove(&job_id);
+                }
+            }
+            durable_tx.send_replace(Some(saved.is_ok()));
+            saved
+        });
+        match persisted.await {
+            Ok(Ok(())) => Ok(self.ack(&ack_id, hash)),
+            Ok(Err(err)) => Err(Failure::internal(format!("could not persist job: {err:#}"))),
+            Err(err) => Err(Failure::internal(format!("could not persist job: {err}"))),
+        }
     }
 
     fn ack(&self, job_id: &str, hash: Digest32) -> JobAck {
@@ -244,18 +317,32 @@ impl JobManager {
         }
     }
 
-    fn existing_ack(&self, job_id: &str, hash: &Digest32) -> Result<Option<JobAck>, Failure> {
-        let jobs = self.jobs();
-        let Some(entry) = jobs.get(job_id) else {
-            return Ok(None);
+    /// The ack for a known job with this spec, once its acceptance is durable;
+    /// `None` if the id is unknown (or its admission could not be persisted).
+    async fn existing_ack(
+        &self,
+        job_id: &str,
+        hash: &Digest32,
+    ) -> Result<Option<JobAck>, Failure> {
+        let mut durable = {
+            let jobs = self.jobs();
+            let Some(entry) = jobs.get(job_id) else {
+                return Ok(None);
+            };
+            if entry.record.spec_hash != *hash {
+                return Err(Failure::conflict(
+                    "job_id_conflict",
+                    format!("job {job_id} already exists with a different spec (spec hash {}, this request {hash})", entry.record.spec_hash),
+                ));
+            }
+            entry.durable.clone()
         };
-        if entry.record.spec_hash != *hash {
-            return Err(Failure::conflict(
-                "job_id_conflict",
-                format!("job {job_id} already exists with a different spec (spec hash {}, this request {hash})", entry.record.spec_hash),
-            ));
-        }
-        Ok(Some(self.ack(job_id, *hash)))
+        let persisted = durable
+            .wait_for(Option::is_some)
+            .await
+            .map(|state| *state == Some(true))
+            .unwrap_or(false);
+        Ok(persisted.then(|| self.ack(job_id, *hash)))
     }
 
     fn validate(&self, request: &JobRequest) -> Result<(), Failure> {
@@ -423,7 +510,12 @@ impl JobManager {
         Ok(bytes)
     }
 
-    fn spawn_run(&self, job_id: String) {
+    fn spawn_run(
+        &self,
+        job_id: String,
+        generation: u64,
+        mut durable: watch::Receiver<Option<bool>>,
+    ) {
         let manager = self.clone();
         tokio::spawn(async move {
             let _slot = manager
@@ -433,46 +525,65 @@ impl JobManager {
                 .acquire_owned()
                 .await
                 .expect("semaphore never closes");
-            manager.update(&job_id, |record| record.state = JobState::Running);
+            // `running` is kept in memory only: after a restart a job on disk
+            // as `queued` is resumed just as a `running` one would be.
+            let record = manager.with_entry(&job_id, generation, |entry| {
+                entry.record.state = JobState::Running;
+                entry.record.clone()
+            });
+            let Some(record) = record else {
+                return; // its admission could not be persisted
+            };
+            manager.inner.changes.send_modify(|version| *version += 1);
+            let worker = manager.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let computed = worker.compute(&record, generation);
+                (record, computed)
+            })
+            .await;
+            // Nothing is committed or published before the acceptance is on disk.
+            let accepted = durable
+                .wait_for(Option::is_some)
+                .await
+                .map(|state| *state == Some(true))
+                .unwrap_or(false);
+            if !accepted {
+                return;
+            }
             let worker = manager.clone();
             let id = job_id.clone();
-            let outcome = tokio::task::spawn_blocking(move || worker.execute(&id)).await;
-            let outcome =
-                outcome.unwrap_or_else(|panic| Err(format!("workload panicked: {panic}")));
-            manager.finish(&job_id, outcome);
+            let finished = tokio::task::spawn_blocking(move || {
+                let outcome = match outcome {
+                    Ok((record, Ok(matrix))) => worker
+                        .commit(&record, &matrix)
+                        .map_err(|e| format!("{e:#}")),
+                    Ok((_, Err(error))) => Err(error),
+                    Err(panic) => Err(format!("workload panicked: {panic}")),
+                };
+                worker.finish(&id, generation, outcome);
+            })
+            .await;
+            if let Err(panic) = finished {
+                manager.finish(
+                    &job_id,
+                    generation,
+                    Err(format!("committing the result panicked: {panic}")),
+                );
+            }
         });
     }
 
-    fn update(&self, job_id: &str, change: impl FnOnce(&mut JobRecord)) {
-        let record = {
-            let mut jobs = self.jobs();
-            let Some(entry) = jobs.get_mut(job_id) else {
-                return;
-            };
-            change(&mut entry.record);
-            entry.record.clone()
-        };
-        if let Err(err) = self.inner.store.save(&record) {
-            eprintln!("could not persist job {job_id}: {err:#}");
-        }
-        self.inner.changes.send_modify(|version| *version += 1);
-    }
-
-    fn execute(&self, job_id: &str) -> Result<(SignedResult, Arc<RowMerkleTree>), String> {
-        let record = self
-            .jobs()
-            .get(job_id)
-            .map(|e| e.record.clone())
-            .ok_or("job vanished")?;
-        let item = self.work_item(&record).map_err(|e| format!("{e:#}"))?;
+    fn compute(&self, record: &JobRecord, generation: u64) -> Result<ResultMatrix, String> {
+        let job_id = &record.request.job_id;
+        let item = self.work_item(record).map_err(|e| format!("{e:#}"))?;
         let expected_rows = match &item {
             WorkItem::Matmul { shape, .. } => shape.m,
             WorkItem::Embed { sentences, .. } => sentences.len(),
         };
         let report = |done: u64, total: u64| {
-            if let Some(entry) = self.jobs().get_mut(job_id) {
-                entry.record.progress = Progress { done, total };
-            }
+            self.with_entry(job_id, generation, |entry| {
+                entry.record.progress = Progress { done, total }
+            });
         };
         let matrix = self
             .inner
@@ -490,7 +601,7 @@ impl JobManager {
                 matrix.data.len()
             ));
         }
-        self.commit(&record, &matrix).map_err(|e| format!("{e:#}"))
+        Ok(matrix)
     }
 
     fn work_item(&self, record: &JobRecord) -> anyhow::Result<WorkItem> {
@@ -532,17 +643,30 @@ impl JobManager {
         }
     }
 
+    /// Commits to the result: Merkle leaves over its rows (split over the
+    /// worker's threads), the sha256 of all its bytes and the write of
+    /// `result.bin` run at the same time, over the same little-endian bytes.
     fn commit(
         &self,
         record: &JobRecord,
         matrix: &ResultMatrix,
     ) -> anyhow::Result<(SignedResult, Arc<RowMerkleTree>)> {
-        let bytes = f32_to_le_bytes(&matrix.data);
-        let (tree, sha256) = std::thread::scope(|scope| {
-            let tree = scope.spawn(|| RowMerkleTree::from_matrix(&matrix.data, matrix.cols));
-            let sha256 = Digest32::sha256(&bytes);
-            (tree.join().expect("Merkle thread"), sha256)
+        let bytes = le_bytes(&matrix.data);
+        let bytes: &[u8] = &bytes;
+        let row_bytes = matrix.cols * 4;
+        let job_id = &record.request.job_id;
+        let (leaves, sha256, written) = std::thread::scope(|scope| {
+            let sha256 = scope.spawn(|| Digest32::sha256(bytes));
+            let written = scope.spawn(|| self.inner.store.write_result(job_id, bytes));
+            let leaves = row_leaves(bytes, row_bytes, self.inner.threads.saturating_sub(1).max(1));
+            (
+                leaves,
+                sha256.join().expect("sha256 thread"),
+                written.join().expect("result writer thread"),
+            )
         });
+        written?;
+        let tree = RowMerkleTree::from_leaves(leaves);
         let commitment = ResultCommitment {
             rows: matrix.rows as u64,
             cols: matrix.cols as u64,
@@ -550,33 +674,48 @@ impl JobManager {
             sha256,
             byte_len: bytes.len() as u64,
         };
-        self.inner
-            .store
-            .write_result(&record.request.job_id, &bytes)?;
-        let signed =
-            self.inner
-                .key
-                .sign_result(&record.request.job_id, &record.spec_hash, commitment);
+        let signed = self
+            .inner
+            .key
+            .sign_result(job_id, &record.spec_hash, commitment);
         Ok((signed, Arc::new(tree)))
     }
 
-    fn finish(&self, job_id: &str, outcome: Result<(SignedResult, Arc<RowMerkleTree>), String>) {
-        let tree = outcome.as_ref().ok().map(|(_, tree)| tree.clone());
-        if let Some(entry) = self.jobs().get_mut(job_id) {
-            entry.tree = tree;
-        }
-        self.update(job_id, |record| match outcome {
-            Ok((signed, _)) => {
+    /// Records the outcome: durably first (fsync), then in memory, so a
+    /// client never sees `done` or `failed` before it would survive a crash.
+    fn finish(
+        &self,
+        job_id: &str,
+        generation: u64,
+        outcome: Result<(SignedResult, Arc<RowMerkleTree>), String>,
+    ) {
+        let Some(mut record) = self.with_entry(job_id, generation, |e| e.record.clone()) else {
+            return;
+        };
+        let tree = match outcome {
+            Ok((signed, tree)) => {
                 record.state = JobState::Done;
                 record.progress.done = record.progress.total.max(1);
                 record.progress.total = record.progress.done;
                 record.result = Some(signed);
+                Some(tree)
             }
             Err(error) => {
                 record.state = JobState::Failed;
                 record.error = Some(error);
+                None
             }
+        };
+        if let Err(err) = self.inner.store.save(&record) {
+            // Published anyway: after a crash the job is resumed from its
+            // durable `queued` record, which recomputes the same result.
+            eprintln!("could not persist job {job_id}: {err:#}");
+        }
+        self.with_entry(job_id, generation, |entry| {
+            entry.record = record;
+            entry.tree = tree;
         });
+        self.inner.changes.send_modify(|version| *version += 1);
     }
 
     /// `GET /v1/jobs/{id}`.
@@ -592,6 +731,25 @@ impl JobManager {
             result: record.result.clone(),
             error: record.error.clone(),
         })
+    }
+
+    /// `GET /v1/jobs/{id}?wait_ms=W`: the status as soon as the job is done
+    /// or failed, or after `wait` (whichever comes first).
+    pub async fn status_wait(&self, job_id: &str, wait: Duration) -> Result<JobStatus, Failure> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.inner.changes.subscribe();
+        loop {
+            let status = self.status(job_id)?;
+            if matches!(status.state, JobState::Done | JobState::Failed) {
+                return Ok(status);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return self.status(job_id);
+            }
+        }
     }
 
     fn done_record(&self, job_id: &str) -> Result<JobRecord, Failure> {
@@ -793,6 +951,83 @@ impl JobManager {
     }
 }
 
+/// The values' little-endian bytes (the result's wire format), without a
+/// copy on little-endian machines.
+fn le_bytes(values: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: f32 has no padding and any byte is a valid u8; u8 needs no
+        // alignment; the length is exactly that of the values.
+        std::borrow::Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+        })
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        std::borrow::Cow::Owned(tensormine_core::encoding::f32_to_le_bytes(values))
+    }
+}
+
+/// Merkle leaf of row `index` from its little-endian bytes: the same value as
+/// [`tensormine_core::merkle::leaf_hash`], hashed in one pass over the bytes.
+fn leaf_from_bytes(index: u64, row: &[u8]) -> Digest32 {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update([0x00]);
+    hasher.update(index.to_le_bytes());
+    hasher.update(row);
+    Digest32(hasher.finalize().into())
+}
+
+/// Leaves of all rows, split over `threads` threads.
+fn row_leaves(bytes: &[u8], row_bytes: usize, threads: usize) -> Vec<Digest32> {
+    let rows = bytes.len() / row_bytes;
+    let per_thread = rows.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = bytes
+            .chunks(per_thread * row_bytes)
+            .enumerate()
+            .map(|(part, chunk)| {
+                scope.spawn(move || {
+                    chunk
+                        .chunks_exact(row_bytes)
+                        .enumerate()
+                        .map(|(i, row)| leaf_from_bytes((part * per_thread + i) as u64, row))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("leaf thread"))
+            .collect()
+    })
+}
+
 fn unknown_job(job_id: &str) -> Failure {
     Failure::not_found("unknown_job", format!("no job with id {job_id:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensormine_core::merkle::leaf_hash;
+
+    #[test]
+    fn leaves_from_bytes_match_the_core_specification() {
+        for (rows, cols) in [(1, 1), (7, 3), (33, 64), (5, 1000)] {
+            let data = prng::matrix(&[9; 32], STREAM_A, rows, cols);
+            let bytes = le_bytes(&data);
+            assert_eq!(&bytes[..], &tensormine_core::encoding::f32_to_le_bytes(&data)[..]);
+            let expected = RowMerkleTree::from_matrix(&data, cols);
+            for threads in [1, 2, 3, 8, 64] {
+                let leaves = row_leaves(&bytes, cols * 4, threads);
+                assert_eq!(leaves.len(), rows);
+                for (i, leaf) in leaves.iter().enumerate() {
+                    assert_eq!(*leaf, leaf_hash(i as u64, &data[i * cols..(i + 1) * cols]));
+                }
+                assert_eq!(RowMerkleTree::from_leaves(leaves).root(), expected.root());
+            }
+        }
+    }
 }

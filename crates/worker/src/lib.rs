@@ -49,6 +49,7 @@ impl Worker {
             models: models.clone(),
             limits: jobs::Limits::from_config(config),
             concurrency: config.concurrency,
+            threads: config.threads,
         });
         let state = http::AppState {
             jobs,

@@ -2,6 +2,13 @@
 //! `job.json` (the [`JobRecord`], replaced atomically), downloaded operands
 //! (`a.bin`, `b.bin`) and the result (`result.bin`, little-endian f32).
 //! Folders are named by hash so no job id can reach outside `jobs/`.
+//!
+//! Durability: a record is written to a temporary file, fsynced, renamed over
+//! `job.json`, and the folder (and, for a new folder, `jobs/` itself) is
+//! fsynced, so once [`JobStore::save`] returns the record survives a crash.
+//! The worker saves a record when it accepts a job and when the job ends
+//! (done or failed); the `running` state is kept in memory only, because a
+//! job found `queued` or `running` after a restart is resumed either way.
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -48,15 +55,21 @@ impl JobStore {
         self.root.join(Digest32::sha256(job_id.as_bytes()).to_hex())
     }
 
-    /// Writes the record (write to a temporary file, fsync, rename).
+    /// Writes the record durably (temporary file, fsync, rename, fsync of
+    /// the folder, and of `jobs/` when the folder is new).
     pub fn save(&self, record: &JobRecord) -> anyhow::Result<()> {
         let dir = self.job_dir(&record.request.job_id);
+        let new_dir = !dir.is_dir();
         std::fs::create_dir_all(&dir)?;
+        if new_dir {
+            sync_dir(&self.root)?;
+        }
         write_atomically(
             &dir.join(RECORD_FILE),
             &serde_json::to_vec_pretty(record)?,
             Durability::Synced,
-        )
+        )?;
+        sync_dir(&dir)
     }
 
     /// Stores a job's file (operand or result) atomically but without fsync:
@@ -74,7 +87,7 @@ impl JobStore {
         std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
     }
 
-    /// Stores the result bytes.
+    /// Stores the result bytes (one write, no fsync; see [`Self::write_file`]).
     pub fn write_result(&self, job_id: &str, bytes: &[u8]) -> anyhow::Result<()> {
         self.write_file(job_id, RESULT_FILE, bytes)
     }
@@ -111,6 +124,13 @@ fn read_record(dir: &Path) -> anyhow::Result<JobRecord> {
 enum Durability {
     Synced,
     Unsynced,
+}
+
+/// Makes the entries of `dir` (new files, renames) durable.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing folder {}", dir.display()))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8], durability: Durability) -> anyhow::Result<()> {
