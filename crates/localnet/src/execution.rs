@@ -65,8 +65,8 @@ impl WasmInstance {
         let instance = prepared.instance_pre.instantiate(&mut store).map_err(|e| map_error(e, limit))?;
         let (memory, globals, table) = handles(&mut store, &instance, &prepared);
         store.data_mut().memory = memory;
-        let placeholder = placeholder_ctx(&store.data().ctx);
-        let ctx = std::mem::replace(&mut store.data_mut().ctx, placeholder);
+        let idle = idle_ctx(&store.data().ctx);
+        let ctx = std::mem::replace(&mut store.data_mut().ctx, idle);
         let wasm = WasmInstance {
             prepared,
             store,
@@ -85,11 +85,11 @@ impl WasmInstance {
         let limit = ctx.instruction_limit;
         self.save_snapshot();
         ctx.stable.begin();
-        let placeholder = placeholder_ctx(&ctx);
+        let idle = idle_ctx(&ctx);
         self.store.data_mut().ctx = ctx;
         let result = self.store.set_fuel(limit).map_err(engine_error).and_then(|()| self.call(entry, limit));
         let instructions = limit - self.store.get_fuel().unwrap_or(0);
-        let mut ctx = std::mem::replace(&mut self.store.data_mut().ctx, placeholder);
+        let mut ctx = std::mem::replace(&mut self.store.data_mut().ctx, idle);
         let keep_heap = result.is_ok() && commit == Commit::All;
         let keep_stable = result.is_ok() && commit != Commit::Nothing;
         if keep_stable {
@@ -209,7 +209,7 @@ fn handles(
     (memory, globals, table)
 }
 
-fn placeholder_ctx(ctx: &MessageCtx) -> MessageCtx {
+fn idle_ctx(ctx: &MessageCtx) -> MessageCtx {
     MessageCtx::new(ctx.api, ctx.canister_id, ctx.costs.clone(), ctx.root_key_der.clone())
 }
 

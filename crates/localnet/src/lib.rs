@@ -194,9 +194,7 @@ impl LocalNet {
         method: &str,
         args: A,
     ) -> Result<R, CallError> {
-        let arg = candid::encode_args(args).map_err(|e| CallError::Encode(e.to_string()))?;
-        let bytes = self.update_call(canister, sender, method, arg)?;
-        candid::decode_args(&bytes).map_err(|e| CallError::Decode(e.to_string()))
+        typed(args, |arg| self.update_call(canister, sender, method, arg))
     }
 
     /// A typed query call.
@@ -207,8 +205,16 @@ impl LocalNet {
         method: &str,
         args: A,
     ) -> Result<R, CallError> {
-        let arg = candid::encode_args(args).map_err(|e| CallError::Encode(e.to_string()))?;
-        let bytes = self.query_call(canister, sender, method, arg)?;
-        candid::decode_args(&bytes).map_err(|e| CallError::Decode(e.to_string()))
+        typed(args, |arg| self.query_call(canister, sender, method, arg))
     }
+}
+
+/// Encodes `args`, makes the call, decodes the reply.
+fn typed<A: ArgumentEncoder, R: for<'de> ArgumentDecoder<'de>>(
+    args: A,
+    call: impl FnOnce(Vec<u8>) -> Result<Vec<u8>, RejectResponse>,
+) -> Result<R, CallError> {
+    let arg = candid::encode_args(args).map_err(|e| CallError::Encode(e.to_string()))?;
+    let bytes = call(arg)?;
+    candid::decode_args(&bytes).map_err(|e| CallError::Decode(e.to_string()))
 }
