@@ -68,11 +68,6 @@ pub fn net_with_conformance() -> (LocalNet, Principal) {
     (net, canister)
 }
 
-fn decode_reply<R: CandidType + DeserializeOwned>(method: &str, bytes: &[u8]) -> R {
-    candid::decode_one(bytes)
-        .unwrap_or_else(|err| panic!("reply of {method} is not the expected Candid: {err}"))
-}
-
 /// An update call by [`controller`] that must succeed; decodes the single return value.
 pub fn update<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
     net: &mut LocalNet,
@@ -80,10 +75,10 @@ pub fn update<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
     method: &str,
     args: A,
 ) -> R {
-    let reply = net
-        .update_call(canister, controller(), method, encode(args))
-        .unwrap_or_else(|reject| panic!("update {method} was rejected: {reject}"));
-    decode_reply(method, &reply)
+    let (value,): (R,) = net
+        .update_candid(canister, controller(), method, args)
+        .unwrap_or_else(|err| panic!("update {method} failed: {err}"));
+    value
 }
 
 /// An update call by [`controller`] to a method without return values that must succeed.
@@ -93,11 +88,9 @@ pub fn update_unit<A: ArgumentEncoder>(
     method: &str,
     args: A,
 ) {
-    let reply = net
-        .update_call(canister, controller(), method, encode(args))
-        .unwrap_or_else(|reject| panic!("update {method} was rejected: {reject}"));
-    candid::decode_args::<()>(&reply)
-        .unwrap_or_else(|err| panic!("reply of {method} is not an empty Candid reply: {err}"));
+    let () = net
+        .update_candid(canister, controller(), method, args)
+        .unwrap_or_else(|err| panic!("update {method} failed: {err}"));
 }
 
 /// A query call by [`controller`] that must succeed; decodes the single return value.
@@ -107,10 +100,10 @@ pub fn query<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
     method: &str,
     args: A,
 ) -> R {
-    let reply = net
-        .query_call(canister, controller(), method, encode(args))
-        .unwrap_or_else(|reject| panic!("query {method} was rejected: {reject}"));
-    decode_reply(method, &reply)
+    let (value,): (R,) = net
+        .query_candid(canister, controller(), method, args)
+        .unwrap_or_else(|err| panic!("query {method} failed: {err}"));
+    value
 }
 
 /// An update call by [`controller`] that must be rejected.
