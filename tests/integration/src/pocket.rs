@@ -1,5 +1,5 @@
 //! `ic_canister_runtime::Runtime` for PocketIC, the counterpart of `localnet::LocalNetRuntime`:
-//! test scenarios written against `Runtime` run unchanged on both (tests/runtime_backends.rs).
+//! test scenarios written against `Runtime` run unchanged on both (tests/integration/runtime_backends.rs).
 //!
 //! PocketIC needs its server binary, which cannot be downloaded on every machine; these helpers
 //! only start it when [`POCKET_IC_BIN_ENV`] names an existing file (see docs/pocket-ic.md).
