@@ -26,13 +26,20 @@ fn valid_job_id(job: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
     {
-        Some(c) => Err(format!("job id contains {c:?}; allowed are A-Z a-z 0-9 . _ : -")),
+        Some(c) => Err(format!(
+            "job id contains {c:?}; allowed are A-Z a-z 0-9 . _ : -"
+        )),
         None => Ok(()),
     }
 }
 
 /// `hold`: locks `amount` of `payer`'s available funds for `job` (router only).
-pub fn hold<R: Runtime>(rt: &R, job: String, payer: Principal, amount: Sats) -> Result<Hold, HoldError> {
+pub fn hold<R: Runtime>(
+    rt: &R,
+    job: String,
+    payer: Principal,
+    amount: Sats,
+) -> Result<Hold, HoldError> {
     if !is_router(rt) {
         return Err(HoldError::NotRouter);
     }

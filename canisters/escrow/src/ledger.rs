@@ -41,7 +41,9 @@ impl From<TransferFromError> for Refusal {
             TransferFromError::TemporarilyUnavailable => Refusal::TemporarilyUnavailable,
             TransferFromError::CreatedInFuture { .. } => Refusal::CreatedInFuture,
             TransferFromError::TooOld => Refusal::TooOld,
-            TransferFromError::InsufficientFunds { balance } => Refusal::InsufficientFunds(sats(&balance)),
+            TransferFromError::InsufficientFunds { balance } => {
+                Refusal::InsufficientFunds(sats(&balance))
+            }
             TransferFromError::InsufficientAllowance { allowance } => {
                 Refusal::InsufficientAllowance(sats(&allowance))
             }
@@ -57,7 +59,9 @@ impl From<TransferError> for Refusal {
             TransferError::TemporarilyUnavailable => Refusal::TemporarilyUnavailable,
             TransferError::CreatedInFuture { .. } => Refusal::CreatedInFuture,
             TransferError::TooOld => Refusal::TooOld,
-            TransferError::InsufficientFunds { balance } => Refusal::InsufficientFunds(sats(&balance)),
+            TransferError::InsufficientFunds { balance } => {
+                Refusal::InsufficientFunds(sats(&balance))
+            }
             other => Refusal::Other(other.to_string()),
         }
     }
@@ -144,7 +148,10 @@ fn classify_refusal(refusal: Refusal, first_attempt: bool) -> Outcome {
 
 /// Turns `Duplicate { duplicate_of }` into the block it names: an earlier
 /// identical call executed there.
-fn rewrite_duplicate<E>(reply: LedgerReply<E>, duplicate: impl Fn(&E) -> Option<Nat>) -> LedgerReply<E> {
+fn rewrite_duplicate<E>(
+    reply: LedgerReply<E>,
+    duplicate: impl Fn(&E) -> Option<Nat>,
+) -> LedgerReply<E> {
     match reply {
         Ok(Err(e)) => match duplicate(&e) {
             Some(block) => Ok(Ok(block)),
@@ -158,7 +165,12 @@ fn memo(op: &LedgerOp) -> Option<Memo> {
     Some(Memo(op.memo.clone()))
 }
 
-async fn call_ledger<R: Runtime>(rt: &R, ledger: Principal, op: &LedgerOp, first_attempt: bool) -> Outcome {
+async fn call_ledger<R: Runtime>(
+    rt: &R,
+    ledger: Principal,
+    op: &LedgerOp,
+    first_attempt: bool,
+) -> Outcome {
     match &op.kind {
         LedgerOpKind::Deposit { from, amount, fee } => {
             let args = TransferFromArgs {
@@ -177,7 +189,9 @@ async fn call_ledger<R: Runtime>(rt: &R, ledger: Principal, op: &LedgerOp, first
             });
             classify(reply, first_attempt)
         }
-        LedgerOpKind::Withdrawal { to, amount, fee, .. } => {
+        LedgerOpKind::Withdrawal {
+            to, amount, fee, ..
+        } => {
             let args = TransferArg {
                 from_subaccount: None,
                 to: *to,
@@ -204,7 +218,9 @@ fn settle(op: &LedgerOp, outcome: &Outcome, now: u64) {
         Outcome::Executed(block) => s.complete_withdrawal(op.id, *block, now),
         Outcome::NotExecuted(why) if deposit => s.abandon_deposit(op.id, why.reason(), now),
         Outcome::NotExecuted(why) => s.fail_withdrawal(op.id, why.reason(), now),
-        Outcome::Unknown(reason) => s.mark_uncertain(op.id, LedgerOpStatus::Unknown, reason.clone(), now),
+        Outcome::Unknown(reason) => {
+            s.mark_uncertain(op.id, LedgerOpStatus::Unknown, reason.clone(), now)
+        }
         Outcome::Undecidable(reason) => {
             s.mark_uncertain(op.id, LedgerOpStatus::NeedsReview, reason.clone(), now)
         }
@@ -230,7 +246,9 @@ pub async fn deposit<R: Runtime>(rt: &R, amount: Sats) -> Result<DepositReceipt,
     if config.read_only {
         return Err(DepositError::ReadOnly);
     }
-    let ledger = config.ckbtc_ledger.ok_or(DepositError::LedgerNotConfigured)?;
+    let ledger = config
+        .ckbtc_ledger
+        .ok_or(DepositError::LedgerNotConfigured)?;
     if amount < config.min_deposit.max(1) {
         return Err(DepositError::AmountTooSmall {
             min: config.min_deposit.max(1),
@@ -254,12 +272,18 @@ pub async fn deposit<R: Runtime>(rt: &R, amount: Sats) -> Result<DepositReceipt,
             Err(DepositError::InsufficientFunds { balance })
         }
         Outcome::NotExecuted(why) => Err(DepositError::Ledger(why.ledger_error())),
-        Outcome::Unknown(_) | Outcome::Undecidable(_) => Err(DepositError::OutcomeUnknown { op_id: op.id }),
+        Outcome::Unknown(_) | Outcome::Undecidable(_) => {
+            Err(DepositError::OutcomeUnknown { op_id: op.id })
+        }
     }
 }
 
 /// `withdraw_ckbtc`: sends `amount − fee` of the caller's available funds to `to`.
-pub async fn withdraw<R: Runtime>(rt: &R, amount: Sats, to: Account) -> Result<WithdrawalReceipt, WithdrawError> {
+pub async fn withdraw<R: Runtime>(
+    rt: &R,
+    amount: Sats,
+    to: Account,
+) -> Result<WithdrawalReceipt, WithdrawError> {
     let owner = rt.caller();
     if owner == Principal::anonymous() {
         return Err(WithdrawError::AnonymousCaller);
@@ -268,11 +292,15 @@ pub async fn withdraw<R: Runtime>(rt: &R, amount: Sats, to: Account) -> Result<W
 }
 
 /// `withdraw_treasury`: protocol fees to the configured fee account (controllers).
-pub async fn withdraw_treasury<R: Runtime>(rt: &R, amount: Sats) -> Result<WithdrawalReceipt, WithdrawError> {
+pub async fn withdraw_treasury<R: Runtime>(
+    rt: &R,
+    amount: Sats,
+) -> Result<WithdrawalReceipt, WithdrawError> {
     if !rt.is_controller(&rt.caller()) {
         return Err(WithdrawError::NotController);
     }
-    let to = read_state(|s| s.config().fee_account).ok_or(WithdrawError::FeeAccountNotConfigured)?;
+    let to =
+        read_state(|s| s.config().fee_account).ok_or(WithdrawError::FeeAccountNotConfigured)?;
     withdraw_from(rt, Source::Treasury, amount, to).await
 }
 
@@ -286,7 +314,9 @@ async fn withdraw_from<R: Runtime>(
     if config.read_only {
         return Err(WithdrawError::ReadOnly);
     }
-    let ledger = config.ckbtc_ledger.ok_or(WithdrawError::LedgerNotConfigured)?;
+    let ledger = config
+        .ckbtc_ledger
+        .ok_or(WithdrawError::LedgerNotConfigured)?;
     let min = config.min_withdrawal.max(config.ckbtc_fee + 1);
     if amount < min {
         return Err(WithdrawError::AmountTooSmall { min });
@@ -309,7 +339,9 @@ async fn withdraw_from<R: Runtime>(
             ledger_fee: fee,
         }),
         Outcome::NotExecuted(why) => Err(WithdrawError::Ledger(why.ledger_error())),
-        Outcome::Unknown(_) | Outcome::Undecidable(_) => Err(WithdrawError::OutcomeUnknown { op_id: op.id }),
+        Outcome::Unknown(_) | Outcome::Undecidable(_) => {
+            Err(WithdrawError::OutcomeUnknown { op_id: op.id })
+        }
     }
 }
 
@@ -351,7 +383,9 @@ fn retryable_ops() -> Vec<LedgerOp> {
         s.ledger_ops
             .iter()
             .map(|e| e.value().0)
-            .filter(|op| op.status != LedgerOpStatus::NeedsReview && !s.ops_in_flight.contains(&op.id))
+            .filter(|op| {
+                op.status != LedgerOpStatus::NeedsReview && !s.ops_in_flight.contains(&op.id)
+            })
             .collect()
     })
 }

@@ -62,7 +62,11 @@ fn hold(job: String, payer: Principal, amount: Sats) -> Result<Hold, HoldError> 
 
 /// Pays the job's payees and the protocol fee; the rest goes back to the payer.
 #[update]
-fn release(job: String, payees: Vec<(Principal, Sats)>, fee: Sats) -> Result<Settlement, ReleaseError> {
+fn release(
+    job: String,
+    payees: Vec<(Principal, Sats)>,
+    fee: Sats,
+) -> Result<Settlement, ReleaseError> {
     api::release(&IcRuntime, job, payees, fee)
 }
 
@@ -92,7 +96,12 @@ fn claim_unbonded() -> Result<Balance, BondError> {
 
 /// Takes up to `amount` of `miner`'s bond for `job` and credits `beneficiary` (router only).
 #[update]
-fn slash(miner: Principal, amount: Sats, beneficiary: Principal, job: String) -> Result<Slash, SlashError> {
+fn slash(
+    miner: Principal,
+    amount: Sats,
+    beneficiary: Principal,
+    job: String,
+) -> Result<Slash, SlashError> {
     api::slash(&IcRuntime, miner, amount, beneficiary, job)
 }
 
@@ -161,8 +170,13 @@ fn get_ledger_ops() -> Vec<LedgerOp> {
 fn get_events(start: u64, length: u64) -> EventsPage {
     read_state(|s| {
         let total = s.events.len();
-        let end = start.saturating_add(length.min(MAX_EVENTS_PER_PAGE)).min(total);
-        let events: Vec<Event> = (start..end).filter_map(|i| s.events.get(i)).map(|e| e.0).collect();
+        let end = start
+            .saturating_add(length.min(MAX_EVENTS_PER_PAGE))
+            .min(total);
+        let events: Vec<Event> = (start..end)
+            .filter_map(|i| s.events.get(i))
+            .map(|e| e.0)
+            .collect();
         EventsPage { total, events }
     })
 }

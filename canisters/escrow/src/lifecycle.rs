@@ -49,7 +49,10 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
         (1..=86_400).contains(&c.reconcile_interval_secs),
         "reconcile_interval_secs must be 1..=86400",
     )?;
-    check((1..=1_000).contains(&c.max_payees), "max_payees must be 1..=1000")?;
+    check(
+        (1..=1_000).contains(&c.max_payees),
+        "max_payees must be 1..=1000",
+    )?;
     check(
         c.unbond_delay_secs <= 365 * 86_400,
         "unbond_delay_secs must be at most a year",

@@ -46,36 +46,87 @@ pub fn http_request(request: HttpRequest) -> HttpResponse {
                 .min(1_000);
             response(200, "application/x-ndjson", logs(limit))
         }
-        _ => response(404, "text/plain", "not found: try /metrics or /logs\n".into()),
+        _ => response(
+            404,
+            "text/plain",
+            "not found: try /metrics or /logs\n".into(),
+        ),
     }
 }
 
 pub fn metrics() -> String {
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: String| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     };
     read_state(|s| {
         let t = s.totals();
         let sats = [
-            ("escrow_deposits_sats", "Deposits credited (lifetime).", t.deposits),
-            ("escrow_withdrawals_sats", "Withdrawals confirmed by the ledger (lifetime).", t.withdrawals),
-            ("escrow_available_sats", "Sum of available balances.", t.available),
+            (
+                "escrow_deposits_sats",
+                "Deposits credited (lifetime).",
+                t.deposits,
+            ),
+            (
+                "escrow_withdrawals_sats",
+                "Withdrawals confirmed by the ledger (lifetime).",
+                t.withdrawals,
+            ),
+            (
+                "escrow_available_sats",
+                "Sum of available balances.",
+                t.available,
+            ),
             ("escrow_held_sats", "Sum of job holds.", t.held),
-            ("escrow_bonded_sats", "Sum of bonds, unbonding included.", t.bonded),
-            ("escrow_treasury_sats", "Protocol fees not withdrawn.", t.treasury),
-            ("escrow_pending_payouts_sats", "Debited, not yet confirmed out.", t.pending_payouts),
+            (
+                "escrow_bonded_sats",
+                "Sum of bonds, unbonding included.",
+                t.bonded,
+            ),
+            (
+                "escrow_treasury_sats",
+                "Protocol fees not withdrawn.",
+                t.treasury,
+            ),
+            (
+                "escrow_pending_payouts_sats",
+                "Debited, not yet confirmed out.",
+                t.pending_payouts,
+            ),
         ];
         let counts = [
             ("escrow_accounts", "Non-empty accounts.", t.accounts),
             ("escrow_holds_open", "Holds not settled.", t.holds_open),
-            ("escrow_holds_settled", "Holds released or refunded.", t.holds_settled),
+            (
+                "escrow_holds_settled",
+                "Holds released or refunded.",
+                t.holds_settled,
+            ),
             ("escrow_slashes", "Slashes applied.", t.slashes),
-            ("escrow_ledger_ops", "Ledger calls not finished (in flight, unknown, under review).", t.ledger_ops),
-            ("escrow_ckbtc_blocks_credited", "ckBTC ledger blocks credited.", s.ckbtc_blocks.len()),
+            (
+                "escrow_ledger_ops",
+                "Ledger calls not finished (in flight, unknown, under review).",
+                t.ledger_ops,
+            ),
+            (
+                "escrow_ckbtc_blocks_credited",
+                "ckBTC ledger blocks credited.",
+                s.ckbtc_blocks.len(),
+            ),
             ("escrow_events", "Entries in the event log.", s.events.len()),
-            ("escrow_read_only", "1 in read-only mode.", u64::from(s.config().read_only)),
-            ("escrow_invariant_ok", "1 when the conservation invariant holds.", u64::from(s.check_invariants().is_ok())),
+            (
+                "escrow_read_only",
+                "1 in read-only mode.",
+                u64::from(s.config().read_only),
+            ),
+            (
+                "escrow_invariant_ok",
+                "1 when the conservation invariant holds.",
+                u64::from(s.check_invariants().is_ok()),
+            ),
         ];
         for (name, help, value) in sats.into_iter().chain(counts) {
             gauge(name, help, value.to_string());

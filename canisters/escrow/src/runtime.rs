@@ -29,8 +29,16 @@ pub trait Runtime {
     /// The escrow canister's own id (the ledger account that holds the funds).
     fn escrow_id(&self) -> Principal;
     fn is_controller(&self, p: &Principal) -> bool;
-    async fn icrc2_transfer_from(&self, ledger: Principal, args: TransferFromArgs) -> LedgerReply<TransferFromError>;
-    async fn icrc1_transfer(&self, ledger: Principal, args: TransferArg) -> LedgerReply<TransferError>;
+    async fn icrc2_transfer_from(
+        &self,
+        ledger: Principal,
+        args: TransferFromArgs,
+    ) -> LedgerReply<TransferFromError>;
+    async fn icrc1_transfer(
+        &self,
+        ledger: Principal,
+        args: TransferArg,
+    ) -> LedgerReply<TransferError>;
 }
 
 /// The Internet Computer.
@@ -54,11 +62,19 @@ impl Runtime for IcRuntime {
         ic_cdk::api::is_controller(p)
     }
 
-    async fn icrc2_transfer_from(&self, ledger: Principal, args: TransferFromArgs) -> LedgerReply<TransferFromError> {
+    async fn icrc2_transfer_from(
+        &self,
+        ledger: Principal,
+        args: TransferFromArgs,
+    ) -> LedgerReply<TransferFromError> {
         call(ledger, "icrc2_transfer_from", args).await
     }
 
-    async fn icrc1_transfer(&self, ledger: Principal, args: TransferArg) -> LedgerReply<TransferError> {
+    async fn icrc1_transfer(
+        &self,
+        ledger: Principal,
+        args: TransferArg,
+    ) -> LedgerReply<TransferError> {
         call(ledger, "icrc1_transfer", args).await
     }
 }

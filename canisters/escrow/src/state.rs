@@ -167,7 +167,13 @@ impl State {
 
     /// Credits ledger block `block_index` to `owner`, once: a block already
     /// credited changes nothing and returns `false`.
-    pub fn credit_ckbtc(&mut self, owner: Principal, amount: Sats, block_index: u64, now: u64) -> bool {
+    pub fn credit_ckbtc(
+        &mut self,
+        owner: Principal,
+        amount: Sats,
+        block_index: u64,
+        now: u64,
+    ) -> bool {
         if self.ckbtc_blocks.contains_key(&block_index) {
             return false;
         }
@@ -225,7 +231,13 @@ impl State {
     }
 
     /// Records a deposit attempt before the `transfer_from` call (no money moves).
-    pub fn start_deposit(&mut self, from: Principal, amount: Sats, fee: Sats, now: u64) -> LedgerOp {
+    pub fn start_deposit(
+        &mut self,
+        from: Principal,
+        amount: Sats,
+        fee: Sats,
+        now: u64,
+    ) -> LedgerOp {
         self.next_op(LedgerOpKind::Deposit { from, amount, fee }, b"tm-dep", now)
     }
 
@@ -316,13 +328,7 @@ impl State {
                 t.pending_payouts -= amount;
                 t.withdrawals += amount;
             });
-            self.record(
-                now,
-                EventKind::WithdrawalCompleted {
-                    op_id,
-                    block_index,
-                },
-            );
+            self.record(now, EventKind::WithdrawalCompleted { op_id, block_index });
         }
     }
 
@@ -375,7 +381,13 @@ impl State {
 
     /// Moves `amount` of `payer` from available to held for `job` (a new
     /// job: callers check [`Self::existing_hold`] first). `Err(available)`.
-    pub fn hold(&mut self, job: &str, payer: Principal, amount: Sats, now: u64) -> Result<Hold, Sats> {
+    pub fn hold(
+        &mut self,
+        job: &str,
+        payer: Principal,
+        amount: Sats,
+        now: u64,
+    ) -> Result<Hold, Sats> {
         let mut b = self.balance(&payer);
         b.available = b.available.checked_sub(amount).ok_or(b.available)?;
         b.held += amount;
@@ -489,7 +501,13 @@ impl State {
 
     /// bonded → unbonding until `ready_at_ns` (a new unbond restarts the
     /// delay for everything unbonding). `Err(bonded)`.
-    pub fn unbond(&mut self, miner: Principal, amount: Sats, ready_at_ns: u64, now: u64) -> Result<Balance, Sats> {
+    pub fn unbond(
+        &mut self,
+        miner: Principal,
+        amount: Sats,
+        ready_at_ns: u64,
+        now: u64,
+    ) -> Result<Balance, Sats> {
         let mut b = self.balance(&miner);
         b.bonded = b.bonded.checked_sub(amount).ok_or(b.bonded)?;
         b.unbonding += amount;
@@ -561,9 +579,15 @@ impl State {
             from_unbonding,
             at_ns: now,
         };
-        self.slashes.insert(slash_key(&miner, job), Cbor(slash.clone()));
+        self.slashes
+            .insert(slash_key(&miner, job), Cbor(slash.clone()));
         self.update_totals(|t| t.slashes += 1);
-        self.record(now, EventKind::Slashed { slash: slash.clone() });
+        self.record(
+            now,
+            EventKind::Slashed {
+                slash: slash.clone(),
+            },
+        );
         slash
     }
 
@@ -600,7 +624,9 @@ impl State {
         for (payer, held) in &held_by {
             let stored = u128::from(self.balance(payer).held);
             if stored != *held {
-                return Err(format!("{payer} has held {stored}, open holds sum to {held}"));
+                return Err(format!(
+                    "{payer} has held {stored}, open holds sum to {held}"
+                ));
             }
         }
         if held_by.values().sum::<u128>() != u128::from(sums.held) {
@@ -615,7 +641,11 @@ impl State {
             ("available", totals.available, sums.available),
             ("held", totals.held, sums.held),
             ("bonded", totals.bonded, sums.bonded),
-            ("pending_payouts", totals.pending_payouts, sums.pending_payouts),
+            (
+                "pending_payouts",
+                totals.pending_payouts,
+                sums.pending_payouts,
+            ),
             ("accounts", totals.accounts, sums.accounts),
             ("holds_open", totals.holds_open, sums.holds_open),
             ("holds_settled", totals.holds_settled, sums.holds_settled),
@@ -624,7 +654,9 @@ impl State {
         ];
         for (name, kept, recomputed) in checks {
             if kept != recomputed {
-                return Err(format!("total {name} is {kept}, records sum to {recomputed}"));
+                return Err(format!(
+                    "total {name} is {kept}, records sum to {recomputed}"
+                ));
             }
         }
         let inside = u128::from(sums.available)

@@ -258,15 +258,23 @@ pub enum DepositError {
     AnonymousCaller,
     ReadOnly,
     LedgerNotConfigured,
-    AmountTooSmall { min: Sats },
+    AmountTooSmall {
+        min: Sats,
+    },
     /// Another deposit or withdrawal of this principal is running.
     AlreadyProcessing,
-    InsufficientAllowance { allowance: Sats },
-    InsufficientFunds { balance: Sats },
+    InsufficientAllowance {
+        allowance: Sats,
+    },
+    InsufficientFunds {
+        balance: Sats,
+    },
     Ledger(LedgerError),
     /// No answer from the ledger: if the transfer happened, reconciliation
     /// credits it (`get_ledger_ops` shows it meanwhile).
-    OutcomeUnknown { op_id: u64 },
+    OutcomeUnknown {
+        op_id: u64,
+    },
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -276,27 +284,43 @@ pub enum WithdrawError {
     ReadOnly,
     LedgerNotConfigured,
     FeeAccountNotConfigured,
-    AmountTooSmall { min: Sats },
+    AmountTooSmall {
+        min: Sats,
+    },
     AlreadyProcessing,
-    InsufficientFunds { available: Sats },
+    InsufficientFunds {
+        available: Sats,
+    },
     /// The transfer did not happen; the amount is available again.
     Ledger(LedgerError),
     /// No answer from the ledger: the amount stays debited (pending payout)
     /// until reconciliation learns the outcome; it is never sent twice.
-    OutcomeUnknown { op_id: u64 },
+    OutcomeUnknown {
+        op_id: u64,
+    },
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum HoldError {
     NotRouter,
     ReadOnly,
-    InvalidJobId { reason: String },
+    InvalidJobId {
+        reason: String,
+    },
     AnonymousCaller,
-    AmountTooSmall { min: Sats },
-    InsufficientFunds { available: Sats },
+    AmountTooSmall {
+        min: Sats,
+    },
+    InsufficientFunds {
+        available: Sats,
+    },
     /// The job already has a different open hold.
-    JobExists { hold: Hold },
-    AlreadySettled { hold: Hold },
+    JobExists {
+        hold: Hold,
+    },
+    AlreadySettled {
+        hold: Hold,
+    },
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -305,10 +329,16 @@ pub enum ReleaseError {
     ReadOnly,
     UnknownJob,
     AnonymousCaller,
-    TooManyPayees { max: u32 },
+    TooManyPayees {
+        max: u32,
+    },
     /// Σ payees + fee is more than the hold.
-    ExceedsHold { held: Sats },
-    AlreadySettled { hold: Hold },
+    ExceedsHold {
+        held: Sats,
+    },
+    AlreadySettled {
+        hold: Hold,
+    },
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -323,11 +353,19 @@ pub enum RefundError {
 pub enum BondError {
     AnonymousCaller,
     ReadOnly,
-    AmountTooSmall { min: Sats },
-    InsufficientFunds { available: Sats },
-    InsufficientBond { bonded: Sats },
+    AmountTooSmall {
+        min: Sats,
+    },
+    InsufficientFunds {
+        available: Sats,
+    },
+    InsufficientBond {
+        bonded: Sats,
+    },
     /// `claim_unbonded` before the delay has passed.
-    NotReady { ready_at_ns: u64 },
+    NotReady {
+        ready_at_ns: u64,
+    },
     NothingToClaim,
 }
 
@@ -335,11 +373,17 @@ pub enum BondError {
 pub enum SlashError {
     NotRouter,
     ReadOnly,
-    InvalidJobId { reason: String },
+    InvalidJobId {
+        reason: String,
+    },
     AnonymousCaller,
-    AmountTooSmall { min: Sats },
+    AmountTooSmall {
+        min: Sats,
+    },
     /// This miner was already slashed for this job with other arguments.
-    AlreadySlashed { slash: Slash },
+    AlreadySlashed {
+        slash: Slash,
+    },
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -353,7 +397,9 @@ pub enum ResolveError {
     NotController,
     UnknownOp,
     /// Only `NeedsReview` operations are resolved by hand.
-    NotUnderReview { status: LedgerOpStatus },
+    NotUnderReview {
+        status: LedgerOpStatus,
+    },
 }
 
 /// A controller's verdict on a `NeedsReview` ledger operation, after

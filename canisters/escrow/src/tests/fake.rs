@@ -145,7 +145,10 @@ impl FakeRuntime {
     }
 
     /// Runs the fault (if any) around `execute`.
-    fn with_fault<E>(&self, execute: impl FnOnce(&mut FakeLedger) -> Result<Nat, E>) -> LedgerReply<E>
+    fn with_fault<E>(
+        &self,
+        execute: impl FnOnce(&mut FakeLedger) -> Result<Nat, E>,
+    ) -> LedgerReply<E>
     where
         E: From<Unavailable>,
     {
@@ -157,7 +160,9 @@ impl FakeRuntime {
                 let _ = execute(&mut l);
                 Err(CallError::Unknown("SYS_UNKNOWN: timeout".into()))
             }
-            Some(Fault::UnknownWithoutExecuting) => Err(CallError::Unknown("SYS_UNKNOWN: timeout".into())),
+            Some(Fault::UnknownWithoutExecuting) => {
+                Err(CallError::Unknown("SYS_UNKNOWN: timeout".into()))
+            }
             Some(Fault::Reject) => Err(CallError::Rejected("SYS_TRANSIENT: queue full".into())),
             Some(Fault::Unavailable) => Ok(Err(E::from(Unavailable::Temporarily))),
             Some(Fault::TooOld) => Ok(Err(E::from(Unavailable::TooOld))),
@@ -206,7 +211,11 @@ impl Runtime for FakeRuntime {
         self.controllers.contains(p)
     }
 
-    async fn icrc2_transfer_from(&self, ledger: Principal, args: TransferFromArgs) -> LedgerReply<TransferFromError> {
+    async fn icrc2_transfer_from(
+        &self,
+        ledger: Principal,
+        args: TransferFromArgs,
+    ) -> LedgerReply<TransferFromError> {
         assert_eq!(ledger, LEDGER);
         let spender = self.escrow;
         self.with_fault(|l| {
@@ -239,7 +248,11 @@ impl Runtime for FakeRuntime {
         })
     }
 
-    async fn icrc1_transfer(&self, ledger: Principal, args: TransferArg) -> LedgerReply<TransferError> {
+    async fn icrc1_transfer(
+        &self,
+        ledger: Principal,
+        args: TransferArg,
+    ) -> LedgerReply<TransferError> {
         assert_eq!(ledger, LEDGER);
         let from = self.escrow;
         self.with_fault(|l| {

@@ -14,15 +14,47 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Deposit { who: u8, amount: u64, fault: Option<Fault> },
-    Withdraw { who: u8, amount: u64, fault: Option<Fault> },
-    Hold { job: u8, payer: u8, amount: u64 },
-    Release { job: u8, payees: Vec<(u8, u64)>, fee: u64 },
-    Refund { job: u8 },
-    Bond { who: u8, amount: u64 },
-    Unbond { who: u8, amount: u64 },
-    Claim { who: u8, wait_secs: u64 },
-    Slash { miner: u8, amount: u64, beneficiary: u8, job: u8 },
+    Deposit {
+        who: u8,
+        amount: u64,
+        fault: Option<Fault>,
+    },
+    Withdraw {
+        who: u8,
+        amount: u64,
+        fault: Option<Fault>,
+    },
+    Hold {
+        job: u8,
+        payer: u8,
+        amount: u64,
+    },
+    Release {
+        job: u8,
+        payees: Vec<(u8, u64)>,
+        fee: u64,
+    },
+    Refund {
+        job: u8,
+    },
+    Bond {
+        who: u8,
+        amount: u64,
+    },
+    Unbond {
+        who: u8,
+        amount: u64,
+    },
+    Claim {
+        who: u8,
+        wait_secs: u64,
+    },
+    Slash {
+        miner: u8,
+        amount: u64,
+        beneficiary: u8,
+        job: u8,
+    },
     Reconcile,
     Upgrade,
 }
@@ -73,10 +105,18 @@ fn run(rt: &FakeRuntime, memory: &DefaultMemoryImpl, op: Op) {
             fault.into_iter().for_each(|f| rt.fault(f));
             let _ = rt.withdraw(user(who), amount);
         }
-        Op::Hold { job: j, payer, amount } => {
+        Op::Hold {
+            job: j,
+            payer,
+            amount,
+        } => {
             let _ = api::hold(rt.as_caller(ROUTER), job(j), user(payer), amount);
         }
-        Op::Release { job: j, payees, fee } => {
+        Op::Release {
+            job: j,
+            payees,
+            fee,
+        } => {
             let payees = payees.into_iter().map(|(p, a)| (user(p), a)).collect();
             let _ = api::release(rt.as_caller(ROUTER), job(j), payees, fee);
         }
@@ -93,8 +133,19 @@ fn run(rt: &FakeRuntime, memory: &DefaultMemoryImpl, op: Op) {
             rt.advance_secs(wait_secs);
             let _ = api::claim_unbonded(rt.as_caller(user(who)));
         }
-        Op::Slash { miner, amount, beneficiary, job: j } => {
-            let _ = api::slash(rt.as_caller(ROUTER), user(miner), amount, user(beneficiary), job(j));
+        Op::Slash {
+            miner,
+            amount,
+            beneficiary,
+            job: j,
+        } => {
+            let _ = api::slash(
+                rt.as_caller(ROUTER),
+                user(miner),
+                amount,
+                user(beneficiary),
+                job(j),
+            );
         }
         Op::Reconcile => {
             rt.reconcile();
