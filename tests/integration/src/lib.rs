@@ -8,6 +8,7 @@ pub mod loopback;
 pub mod pocket;
 pub mod registry;
 pub mod rejects;
+pub mod worker;
 
 pub use conformance::*;
 pub use pocket::PocketIcRuntime;

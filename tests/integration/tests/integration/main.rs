@@ -10,5 +10,6 @@ mod localnet_http;
 mod localnet_limits;
 mod localnet_state;
 mod localnet_timers;
+mod registry_challenge;
 mod registry_registration;
 mod runtime_backends;

@@ -1,0 +1,106 @@
+//! A real `tensormine-worker` on 127.0.0.1 for live-outcall tests: the
+//! daemon's own router and HTTP server on a background tokio runtime, with
+//! its real workloads or a test double (for instance one that corrupts rows).
+
+use std::sync::Arc;
+use tensormine_worker::config::Config;
+use tensormine_worker::keys::WorkerKey;
+use tensormine_worker::workloads::{Executor, ProgressFn, ResultMatrix, WorkItem};
+
+/// A running worker; stopped when dropped.
+pub struct LoopbackWorker {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The worker's ed25519 key.
+    pub signing_key: ed25519_dalek::SigningKey,
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl LoopbackWorker {
+    /// Starts a worker with key `[key_byte; 32]`; `executor` replaces the real workloads.
+    pub fn start(key_byte: u8, executor: Option<Arc<dyn Executor>>) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = Config::with_data_dir(data_dir.path());
+        config.threads = 2;
+        config.concurrency = 2;
+        let signing_key = ed25519_dalek::SigningKey::from_bytes(&[key_byte; 32]);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let key = WorkerKey::from_signing_key(signing_key.clone());
+        let listener = runtime.block_on(async {
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind loopback")
+        });
+        let url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let worker = runtime.block_on(async {
+            tensormine_worker::Worker::build(&config, key, executor).expect("worker builds")
+        });
+        runtime.spawn(tensormine_worker::http::serve(
+            listener,
+            worker.router(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            url,
+            signing_key,
+            runtime: Some(runtime),
+            shutdown: Some(shutdown),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// The worker's public key bytes.
+    pub fn public_key(&self) -> Vec<u8> {
+        self.signing_key.verifying_key().to_bytes().to_vec()
+    }
+}
+
+impl Drop for LoopbackWorker {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The real workloads for a test worker.
+pub fn real_executor() -> Arc<dyn Executor> {
+    let dir = std::env::temp_dir();
+    let mut config = Config::with_data_dir(&dir);
+    config.threads = 2;
+    Arc::new(tensormine_worker::real_workloads(&config).expect("real workloads"))
+}
+
+/// A dishonest executor: computes the real result, then adds `delta` to
+/// element (row, row mod cols) of every listed row. Its commitment and Merkle
+/// paths are consistent with the corrupted matrix, so only recomputation
+/// (Freivalds or the sampled rows) exposes it. Distinct columns make the
+/// rows' Freivalds errors `delta·r[col]` independent: one small `r[col]`
+/// cannot hide them all.
+pub struct CorruptRows {
+    pub inner: Arc<dyn Executor>,
+    pub rows: Vec<usize>,
+    pub delta: f32,
+}
+
+impl Executor for CorruptRows {
+    fn run(&self, item: WorkItem, progress: ProgressFn<'_>) -> anyhow::Result<ResultMatrix> {
+        let mut result = self.inner.run(item, progress)?;
+        for &row in self.rows.iter().filter(|&&r| r < result.rows) {
+            result.data[row * result.cols + row % result.cols] += self.delta;
+        }
+        Ok(result)
+    }
+}
