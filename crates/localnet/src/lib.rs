@@ -3,7 +3,8 @@
 //! The IC replica executes canisters with wasmtime behind the `ic0` system API;
 //! localnet does the same, with one simulated subnet, a management canister
 //! (lifecycle, `raw_rand`, threshold ECDSA/Schnorr with the IC's key
-//! derivation, HTTPS outcalls live or mocked), BLS-certified data, cycles
+//! derivation, HTTPS outcalls live or mocked), the Bitcoin canister over a
+//! simulated regtest chain, BLS-certified data, cycles
 //! accounting with the IC's fee formulas, and the IC's instruction limits.
 //! Every entry point is atomic: a trap rolls back heap, globals, stable memory,
 //! outgoing calls and the reply.
@@ -19,6 +20,7 @@
 //! let reply: (u64,) = net.update_candid(canister, controller, "inc", ()).unwrap();
 //! ```
 
+mod bitcoin;
 mod error;
 mod execution;
 mod management;
@@ -28,6 +30,7 @@ mod stable;
 mod system_api;
 mod wasm;
 
+pub use bitcoin::bitcoin_canister_id;
 pub use error::{CallError, ErrorCode, RejectCode, RejectResponse};
 pub use localnet_services;
 pub use net::{

@@ -213,6 +213,8 @@ pub struct LocalNet {
     pub(crate) module_cache: HashMap<[u8; 32], Arc<PreparedModule>>,
     /// Bumped on every install/reinstall/uninstall, per canister.
     pub(crate) module_epochs: HashMap<Principal, u64>,
+    /// The Bitcoin canister's regtest chain, created on first use.
+    pub(crate) bitcoin: Option<Box<localnet_services::bitcoin::BitcoinCanister>>,
 }
 
 /// The wasmtime configuration: deterministic, as the replica's.
@@ -273,6 +275,7 @@ impl LocalNet {
             subnet_id,
             module_cache: HashMap::new(),
             module_epochs: HashMap::new(),
+            bitcoin: None,
             config,
         }
     }
@@ -328,6 +331,9 @@ impl LocalNet {
             Message::Request(request) if request.receiver == Principal::management_canister() => {
                 self.handle_management_request(request)
             }
+            Message::Request(request) if request.receiver == crate::bitcoin::bitcoin_canister_id() => {
+                self.handle_bitcoin_request(request)
+            }
             Message::Request(request) => self.deliver_request(request),
             Message::Response(response) => self.deliver_response(response),
         }
@@ -353,6 +359,8 @@ impl LocalNet {
         }
         if canister == Principal::management_canister() {
             crate::management::check_ingress_method(method)?;
+        } else if canister == crate::bitcoin::bitcoin_canister_id() {
+            // A system canister without Wasm: nothing to inspect, nobody to charge.
         } else {
             self.inspect_message(canister, sender, method, &arg)?;
             self.charge_ingress_induction(canister, method, &arg)?;

@@ -247,6 +247,8 @@ impl BitcoinCanister {
     /// transactions, which the first block confirms) to `script`, like
     /// bitcoind's `generatetoaddress`.
     pub fn mine_blocks(&mut self, n: u32, script: &ScriptBuf, time_secs: u32) -> Vec<BlockHash> {
+        // `generatetoaddress` semantics: every block can take the mempool; the
+        // first takes all of it (localnet has no block weight limit).
         (0..n)
             .map(|_| {
                 let (transactions, fees) = self.mempool.take_all();
@@ -306,8 +308,8 @@ impl BitcoinCanister {
     }
 
     /// Every UTXO of `address` at the tip, newest first.
-    pub fn utxos(&self, address: &str) -> Result<Vec<Utxo>, String> {
-        let script = parse_address(address).map_err(|e| e.to_string())?;
+    pub fn utxos(&self, address: &str) -> Result<Vec<Utxo>, AddressError> {
+        let script = parse_address(address)?;
         Ok(self.chain.utxos_at(&script, self.chain.tip_height()).iter().map(public_utxo).collect())
     }
 }
