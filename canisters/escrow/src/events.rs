@@ -96,6 +96,54 @@ pub enum EventKind {
     Slashed {
         slash: Slash,
     },
+    /// A BTC UTXO at `owner`'s deposit address credited (once per outpoint).
+    BtcDeposited {
+        owner: Principal,
+        utxo: BtcUtxo,
+    },
+    /// No money moves: a deposit UTXO below the minimum, never credited.
+    BtcDepositIgnored {
+        owner: Principal,
+        utxo: BtcUtxo,
+        min_deposit: Sats,
+    },
+    /// `amount` debited from `owner`'s available funds into pending payouts.
+    BtcPayoutRequested {
+        request_id: u64,
+        owner: Principal,
+        address: String,
+        amount: Sats,
+    },
+    /// Not payable (dust after its fee share): pending payouts → available.
+    BtcPayoutRejected {
+        request_id: u64,
+        owner: Principal,
+        amount: Sats,
+        reason: String,
+    },
+    /// A payout transaction committed (inputs spent, before signing and
+    /// sending); `treasury_debit` (change given to the fee): treasury → pending.
+    BtcTransactionSubmitted {
+        batch_id: u64,
+        txid: String,
+        requests: Vec<u64>,
+        fee: Sats,
+        treasury_debit: Sats,
+    },
+    /// No money moves: an RBF replacement of the batch's transaction.
+    BtcTransactionReplaced {
+        batch_id: u64,
+        txid: String,
+        fee: Sats,
+    },
+    /// Confirmed: `amount` (the requests plus the treasury part) leaves
+    /// pending payouts as withdrawn.
+    BtcPayoutConfirmed {
+        batch_id: u64,
+        txid: String,
+        requests: Vec<u64>,
+        amount: Sats,
+    },
 }
 
 /// Balances rebuilt from events alone.
@@ -224,7 +272,29 @@ fn apply(r: &mut Replayed, started: &mut BTreeMap<u64, (Source, Sats)>, kind: &E
             }
             r.account(slash.beneficiary).available += slash.from_bonded + slash.from_unbonding;
         }
+        EventKind::BtcDeposited { owner, utxo } => {
+            r.account(*owner).available += utxo.amount;
+            r.deposits += utxo.amount;
+        }
+        EventKind::BtcPayoutRequested { owner, amount, .. } => {
+            r.account(*owner).available -= amount;
+            r.pending_payouts += amount;
+        }
+        EventKind::BtcPayoutRejected { owner, amount, .. } => {
+            r.pending_payouts -= amount;
+            r.account(*owner).available += amount;
+        }
+        EventKind::BtcTransactionSubmitted { treasury_debit, .. } => {
+            r.treasury -= treasury_debit;
+            r.pending_payouts += treasury_debit;
+        }
+        EventKind::BtcPayoutConfirmed { amount, .. } => {
+            r.pending_payouts -= amount;
+            r.withdrawals += amount;
+        }
         EventKind::Init { .. }
+        | EventKind::BtcDepositIgnored { .. }
+        | EventKind::BtcTransactionReplaced { .. }
         | EventKind::Upgrade { .. }
         | EventKind::ConfigChanged { .. }
         | EventKind::LedgerOpUncertain { .. }

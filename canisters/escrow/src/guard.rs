@@ -59,3 +59,20 @@ impl Drop for ReconcileGuard {
         mutate_state(|s| s.reconcile_running = false);
     }
 }
+
+/// One BTC timer round at a time (a round awaits the Bitcoin canister and
+/// threshold signing; a second one must not build or bump concurrently).
+#[derive(Debug)]
+pub struct BtcRoundGuard(());
+
+impl BtcRoundGuard {
+    pub fn new() -> Option<Self> {
+        mutate_state(|s| (!std::mem::replace(&mut s.btc_round_running, true)).then(|| Self(())))
+    }
+}
+
+impl Drop for BtcRoundGuard {
+    fn drop(&mut self) {
+        mutate_state(|s| s.btc_round_running = false);
+    }
+}

@@ -10,6 +10,8 @@
 //! trait). Interface: `candid/escrow.did`; rules: `docs/escrow.md`.
 
 pub mod api;
+pub mod btc;
+pub mod btc_state;
 pub mod events;
 pub mod guard;
 pub mod ledger;
@@ -52,6 +54,45 @@ async fn deposit_ckbtc(amount: Sats) -> Result<DepositReceipt, DepositError> {
 #[update]
 async fn withdraw_ckbtc(amount: Sats, to: Account) -> Result<WithdrawalReceipt, WithdrawError> {
     ledger::withdraw(&IcRuntime, amount, to).await
+}
+
+/// The P2WPKH deposit address of `owner` (the caller by default) on the
+/// configured network; the timer checks it for new deposits for a while.
+#[update]
+async fn get_btc_deposit_address(owner: Option<Principal>) -> Result<String, BtcAddressError> {
+    btc::get_deposit_address(&IcRuntime, owner).await
+}
+
+/// Credits the caller's new BTC deposits (confirmed UTXOs at its deposit
+/// address, each once; those below the minimum are reported and ignored).
+#[update]
+async fn update_btc_balance() -> Result<BtcBalanceUpdate, BtcBalanceError> {
+    btc::update_balance(&IcRuntime).await
+}
+
+/// Debits `amount` and queues a BTC payout to `address`; the recipient gets
+/// `amount −` its share of the batch transaction's fee.
+#[update]
+fn withdraw_btc(address: String, amount: Sats) -> Result<BtcPayoutRequest, BtcWithdrawError> {
+    btc::withdraw(&IcRuntime, address, amount)
+}
+
+/// Queued and submitted BTC payouts of `owner`.
+#[query]
+fn get_btc_payouts(owner: Principal) -> Vec<BtcPayoutRequest> {
+    read_state(|s| {
+        s.btc_requests
+            .iter()
+            .map(|e| e.value().0)
+            .filter(|r| r.owner == owner)
+            .collect()
+    })
+}
+
+/// Payout transactions submitted and not yet confirmed.
+#[query]
+fn get_btc_batches() -> Vec<BtcBatchInfo> {
+    read_state(|s| s.btc_batches_list().iter().map(|b| b.info()).collect())
 }
 
 /// Locks `amount` of `payer`'s available funds for `job` (router only, idempotent).

@@ -26,6 +26,15 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
         max_payees,
         btc_network,
         read_only,
+        ecdsa_key_name,
+        btc_min_confirmations,
+        btc_min_deposit,
+        btc_min_withdrawal,
+        btc_batch_min_requests,
+        btc_batch_max_wait_secs,
+        btc_resubmit_after_secs,
+        btc_watch_secs,
+        btc_watch_per_round,
     } = u;
     set(&mut c.router, router);
     set(&mut c.ckbtc_ledger, ckbtc_ledger);
@@ -39,6 +48,15 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
     set(&mut c.max_payees, max_payees);
     set(&mut c.btc_network, btc_network);
     set(&mut c.read_only, read_only);
+    set(&mut c.ecdsa_key_name, ecdsa_key_name);
+    set(&mut c.btc_min_confirmations, btc_min_confirmations);
+    set(&mut c.btc_min_deposit, btc_min_deposit);
+    set(&mut c.btc_min_withdrawal, btc_min_withdrawal);
+    set(&mut c.btc_batch_min_requests, btc_batch_min_requests);
+    set(&mut c.btc_batch_max_wait_secs, btc_batch_max_wait_secs);
+    set(&mut c.btc_resubmit_after_secs, btc_resubmit_after_secs);
+    set(&mut c.btc_watch_secs, btc_watch_secs);
+    set(&mut c.btc_watch_per_round, btc_watch_per_round);
     let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
     check(
         c.min_withdrawal > c.ckbtc_fee,
@@ -57,7 +75,56 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
         c.unbond_delay_secs <= 365 * 86_400,
         "unbond_delay_secs must be at most a year",
     )?;
+    check_btc(&c)?;
     Ok(c)
+}
+
+fn check_btc(c: &Config) -> Result<(), String> {
+    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
+    check(
+        ["dfx_test_key", "test_key_1", "key_1"].contains(&c.ecdsa_key_name.as_str()),
+        "ecdsa_key_name must be dfx_test_key, test_key_1 or key_1",
+    )?;
+    check(
+        (1..=144).contains(&c.btc_min_confirmations),
+        "btc_min_confirmations must be 1..=144",
+    )?;
+    check(c.btc_min_deposit >= 1, "btc_min_deposit must be at least 1")?;
+    // Above the largest dust threshold (P2PKH, 546), so a lone payout can
+    // carry a fee share.
+    check(
+        c.btc_min_withdrawal > 546,
+        "btc_min_withdrawal must exceed 546 sat (the largest dust threshold)",
+    )?;
+    check(
+        (1..=100).contains(&c.btc_batch_min_requests),
+        "btc_batch_min_requests must be 1..=100",
+    )?;
+    check(
+        c.btc_batch_max_wait_secs <= 86_400,
+        "btc_batch_max_wait_secs must be at most a day",
+    )?;
+    check(
+        (60..=7 * 86_400).contains(&c.btc_resubmit_after_secs),
+        "btc_resubmit_after_secs must be 60..=604800",
+    )?;
+    check(
+        (1..=1_000).contains(&c.btc_watch_per_round),
+        "btc_watch_per_round must be 1..=1000",
+    )
+}
+
+/// The key name cannot change once the key is cached: every deposit address
+/// and pool UTXO belongs to that key.
+fn check_key_name(config: &Config) -> Result<(), String> {
+    let cached = read_state(|s| s.btc_key().is_some());
+    let old = read_state(|s| s.config().ecdsa_key_name);
+    if cached && old != config.ecdsa_key_name {
+        return Err(format!(
+            "ecdsa_key_name is fixed to {old}: the escrow's addresses derive from that key"
+        ));
+    }
+    Ok(())
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -91,8 +158,10 @@ pub fn post_upgrade(arg: Option<EscrowArg>) {
         Some(EscrowArg::Init(_)) => ic_cdk::trap("upgrade needs EscrowArg::Upgrade"),
     };
     let now = IcRuntime.time();
+    let config = apply_update(read_state(|s| s.config()), update)
+        .and_then(|c| check_key_name(&c).map(|()| c))
+        .unwrap_or_else(|e| ic_cdk::trap(e));
     mutate_state(|s| {
-        let config = apply_update(s.config(), update).unwrap_or_else(|e| ic_cdk::trap(e));
         s.set_config(config.clone());
         s.record(now, EventKind::Upgrade { config });
     });
@@ -106,6 +175,7 @@ pub fn set_config<R: Runtime>(rt: &R, update: ConfigUpdate) -> Result<Config, Co
         return Err(ConfigError::NotController);
     }
     let config = apply_update(read_state(|s| s.config()), update)
+        .and_then(|c| check_key_name(&c).map(|()| c))
         .map_err(|reason| ConfigError::Invalid { reason })?;
     mutate_state(|s| {
         s.set_config(config.clone());
@@ -127,10 +197,16 @@ pub fn arm_timer() {
     }
     let secs = read_state(|s| s.config().reconcile_interval_secs);
     let id = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(secs), async || {
-        if read_state(|s| s.ledger_ops.is_empty()) {
-            return;
+        if !read_state(|s| s.ledger_ops.is_empty()) {
+            crate::ledger::reconcile(&IcRuntime).await;
         }
-        crate::ledger::reconcile(&IcRuntime).await;
+        // Calls the Bitcoin canister only when there is BTC work: payouts
+        // queued or unconfirmed, or deposit addresses being watched.
+        if read_state(|s| {
+            !(s.btc_requests.is_empty() && s.btc_batches.is_empty() && s.btc_watch.is_empty())
+        }) {
+            crate::btc::round(&IcRuntime).await;
+        }
     });
     TIMER.with(|t| *t.borrow_mut() = Some(id));
 }

@@ -23,8 +23,20 @@ pub const COUNTERS: MemoryId = MemoryId::new(6);
 /// `StableLog<Event>` index and data.
 pub const EVENTS_INDEX: MemoryId = MemoryId::new(7);
 pub const EVENTS_DATA: MemoryId = MemoryId::new(8);
-// Part 2 (native BTC) takes the next ids: BTC deposits credited keyed by
-// outpoint, UTXOs, payout requests and submitted transactions.
+/// `StableBTreeMap<String outpoint, SeenDeposit>`: every deposit UTXO ever
+/// seen (credited or too small), so each is considered once.
+pub const BTC_DEPOSITS: MemoryId = MemoryId::new(9);
+/// `StableBTreeMap<String outpoint, PoolUtxo>`: the escrow's spendable UTXOs
+/// with the derivation path of the key that owns each.
+pub const BTC_POOL: MemoryId = MemoryId::new(10);
+/// `StableBTreeMap<u64 id, BtcPayoutRequest>`: payouts debited, not confirmed.
+pub const BTC_REQUESTS: MemoryId = MemoryId::new(11);
+/// `StableBTreeMap<u64 id, Batch>`: payout transactions submitted, not confirmed.
+pub const BTC_BATCHES: MemoryId = MemoryId::new(12);
+/// `StableCell<BtcMeta>`: the cached threshold key and id counters.
+pub const BTC_META: MemoryId = MemoryId::new(13);
+/// `StableBTreeMap<Principal, Watch>`: deposit addresses the timer checks.
+pub const BTC_WATCH: MemoryId = MemoryId::new(14);
 
 /// The virtual memory `id` of `manager`.
 pub fn get(manager: &MemoryManager<DefaultMemoryImpl>, id: MemoryId) -> Memory {

@@ -128,7 +128,7 @@ pub fn metrics() -> String {
                 u64::from(s.check_invariants().is_ok()),
             ),
         ];
-        for (name, help, value) in sats.into_iter().chain(counts) {
+        for (name, help, value) in sats.into_iter().chain(counts).chain(btc_gauges(s)) {
             gauge(name, help, value.to_string());
         }
     });
@@ -151,6 +151,81 @@ pub fn metrics() -> String {
         );
     }
     out
+}
+
+/// The native BTC side: pool, queue, transactions in flight, deposits seen.
+fn btc_gauges(s: &crate::state::State) -> Vec<(&'static str, &'static str, u64)> {
+    let pool = s.btc_pool_utxos();
+    let queued = s.btc_queued();
+    let batches = s.btc_batches_list();
+    let now_ns = s
+        .events
+        .len()
+        .checked_sub(1)
+        .and_then(|i| s.events.get(i))
+        .map(|e| e.0.at_ns)
+        .unwrap_or(0);
+    let oldest_wait = queued
+        .first()
+        .map(|r| now_ns.saturating_sub(r.requested_at_ns) / 1_000_000_000)
+        .unwrap_or(0);
+    vec![
+        (
+            "escrow_btc_pool_utxos",
+            "Spendable BTC UTXOs.",
+            pool.len() as u64,
+        ),
+        (
+            "escrow_btc_pool_sats",
+            "Value of the spendable BTC UTXOs.",
+            pool.iter().map(|p| p.utxo.value).sum(),
+        ),
+        (
+            "escrow_btc_payouts_queued",
+            "BTC payouts not in a transaction yet.",
+            queued.len() as u64,
+        ),
+        (
+            "escrow_btc_payouts_queued_sats",
+            "Value of the queued BTC payouts.",
+            queued.iter().map(|r| r.amount).sum(),
+        ),
+        (
+            "escrow_btc_oldest_queued_secs",
+            "Age of the oldest queued payout at the last event.",
+            oldest_wait,
+        ),
+        (
+            "escrow_btc_transactions_unconfirmed",
+            "Payout transactions not confirmed.",
+            batches.len() as u64,
+        ),
+        (
+            "escrow_btc_transactions_unsent",
+            "Payout transactions not (yet) accepted by the Bitcoin canister.",
+            batches.iter().filter(|b| b.last_sent_ns == 0).count() as u64,
+        ),
+        (
+            "escrow_btc_replacements",
+            "RBF replacements among the unconfirmed transactions.",
+            batches.iter().map(|b| b.versions.len() as u64 - 1).sum(),
+        ),
+        (
+            "escrow_btc_deposit_utxos_seen",
+            "Deposit UTXOs seen (credited or too small).",
+            s.btc_deposits.len(),
+        ),
+        (
+            "escrow_btc_watched_addresses",
+            "Deposit addresses the timer checks.",
+            s.btc_watch.len(),
+        ),
+        (
+            "escrow_btc_batch_problem",
+            "1 when the last round could not build a due batch (see the logs).",
+            u64::from(s.btc_last_problem.is_some()),
+        ),
+    ]
 }
 
 fn logs(limit: u64) -> String {

@@ -56,10 +56,19 @@ pub struct State {
     pub slashes: BTreeMap<String, Cbor<Slash>, Memory>,
     pub counters: Cell<Cbor<Counters>, Memory>,
     pub events: Log<Cbor<Event>, Memory, Memory>,
+    pub btc_deposits: BTreeMap<String, Cbor<crate::btc_state::SeenDeposit>, Memory>,
+    pub btc_pool: BTreeMap<String, Cbor<crate::btc_state::PoolUtxo>, Memory>,
+    pub btc_requests: BTreeMap<u64, Cbor<BtcPayoutRequest>, Memory>,
+    pub btc_batches: BTreeMap<u64, Cbor<crate::btc_state::Batch>, Memory>,
+    pub btc_meta: Cell<Cbor<crate::btc_state::BtcMeta>, Memory>,
+    pub btc_watch: BTreeMap<Principal, Cbor<crate::btc_state::Watch>, Memory>,
     // Heap only (guards; empty after an upgrade, which is what they mean).
     pub principals_busy: BTreeSet<Principal>,
     pub ops_in_flight: BTreeSet<u64>,
     pub reconcile_running: bool,
+    pub btc_round_running: bool,
+    /// Why the last batch round built nothing although payouts were due.
+    pub btc_last_problem: Option<String>,
 }
 
 thread_local! {
@@ -110,9 +119,17 @@ impl State {
             slashes: BTreeMap::init(get(memory::SLASHES)),
             counters: Cell::init(get(memory::COUNTERS), Cbor(Counters::default())),
             events: Log::init(get(memory::EVENTS_INDEX), get(memory::EVENTS_DATA)),
+            btc_deposits: BTreeMap::init(get(memory::BTC_DEPOSITS)),
+            btc_pool: BTreeMap::init(get(memory::BTC_POOL)),
+            btc_requests: BTreeMap::init(get(memory::BTC_REQUESTS)),
+            btc_batches: BTreeMap::init(get(memory::BTC_BATCHES)),
+            btc_meta: Cell::init(get(memory::BTC_META), Cbor(Default::default())),
+            btc_watch: BTreeMap::init(get(memory::BTC_WATCH)),
             principals_busy: BTreeSet::new(),
             ops_in_flight: BTreeSet::new(),
             reconcile_running: false,
+            btc_round_running: false,
+            btc_last_problem: None,
         }
     }
 
@@ -128,7 +145,7 @@ impl State {
         self.counters.get().0.totals.clone()
     }
 
-    fn update_totals(&mut self, f: impl FnOnce(&mut Totals)) {
+    pub(crate) fn update_totals(&mut self, f: impl FnOnce(&mut Totals)) {
         let mut c = self.counters.get().0.clone();
         f(&mut c.totals);
         self.counters.set(Cbor(c));
@@ -139,7 +156,7 @@ impl State {
     }
 
     /// Stores `new` for `p` and moves the per-bucket totals by the difference.
-    fn put_balance(&mut self, p: Principal, new: Balance) {
+    pub(crate) fn put_balance(&mut self, p: Principal, new: Balance) {
         let old = self.balance(&p);
         self.update_totals(|t| {
             t.available = t.available - old.available + new.available;
@@ -637,6 +654,7 @@ impl State {
                 sums.pending_payouts += amount;
             }
         }
+        sums.pending_payouts += self.btc_pending_sum();
         let checks = [
             ("available", totals.available, sums.available),
             ("held", totals.held, sums.held),

@@ -18,6 +18,8 @@ fn check_candid_interface() {
     });
 }
 
+mod btc;
 mod fake;
+mod fake_btc;
 mod money;
 mod properties;

@@ -20,7 +20,10 @@ pub enum BtcNetwork {
 }
 
 /// The escrow's configuration (set at install, changed by controllers).
+/// `serde(default)`: a configuration stored by older code (without the
+/// native BTC fields) loads with their defaults.
 #[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(default)]
 pub struct Config {
     /// The only principal that may hold, release, refund and slash.
     pub router: Option<Principal>,
@@ -49,6 +52,25 @@ pub struct Config {
     /// Refuse every new money movement; configuration, queries and the
     /// reconciliation of calls already made keep working.
     pub read_only: bool,
+    /// Threshold ECDSA key: `dfx_test_key` (local), `test_key_1`, `key_1`.
+    /// Fixed once the escrow has fetched its key (addresses depend on it).
+    pub ecdsa_key_name: String,
+    /// Confirmations a BTC deposit needs before it is credited.
+    pub btc_min_confirmations: u32,
+    /// Smaller BTC deposit UTXOs are recorded and never credited.
+    pub btc_min_deposit: Sats,
+    /// Smallest BTC withdrawal (the fee share comes out of it).
+    pub btc_min_withdrawal: Sats,
+    /// A batch is built once this many payouts are queued…
+    pub btc_batch_min_requests: u32,
+    /// …or the oldest has waited this long.
+    pub btc_batch_max_wait_secs: u64,
+    /// An unconfirmed payout transaction is replaced (RBF) after this long.
+    pub btc_resubmit_after_secs: u64,
+    /// The timer checks deposit addresses requested within this window.
+    pub btc_watch_secs: u64,
+    /// Most watched deposit addresses checked per timer round.
+    pub btc_watch_per_round: u32,
 }
 
 impl Default for Config {
@@ -66,6 +88,15 @@ impl Default for Config {
             max_payees: 32,
             btc_network: BtcNetwork::Mainnet,
             read_only: false,
+            ecdsa_key_name: "key_1".into(),
+            btc_min_confirmations: 6,
+            btc_min_deposit: 10_000,
+            btc_min_withdrawal: 10_000,
+            btc_batch_min_requests: 20,
+            btc_batch_max_wait_secs: 600,
+            btc_resubmit_after_secs: 3_600,
+            btc_watch_secs: 86_400,
+            btc_watch_per_round: 10,
         }
     }
 }
@@ -85,6 +116,15 @@ pub struct ConfigUpdate {
     pub max_payees: Option<u32>,
     pub btc_network: Option<BtcNetwork>,
     pub read_only: Option<bool>,
+    pub ecdsa_key_name: Option<String>,
+    pub btc_min_confirmations: Option<u32>,
+    pub btc_min_deposit: Option<Sats>,
+    pub btc_min_withdrawal: Option<Sats>,
+    pub btc_batch_min_requests: Option<u32>,
+    pub btc_batch_max_wait_secs: Option<u64>,
+    pub btc_resubmit_after_secs: Option<u64>,
+    pub btc_watch_secs: Option<u64>,
+    pub btc_watch_per_round: Option<u32>,
 }
 
 /// Install argument.
@@ -199,6 +239,104 @@ pub struct LedgerOp {
     pub memo: serde_bytes::ByteBuf,
     pub status: LedgerOpStatus,
     pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+impl BtcNetwork {
+    pub fn bitcoin(self) -> tensormine_bitcoin::Network {
+        match self {
+            BtcNetwork::Mainnet => tensormine_bitcoin::Network::Mainnet,
+            BtcNetwork::Testnet => tensormine_bitcoin::Network::Testnet,
+            BtcNetwork::Regtest => tensormine_bitcoin::Network::Regtest,
+        }
+    }
+}
+
+/// A BTC UTXO as the endpoints report it (txid as explorers print it).
+#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BtcUtxo {
+    pub txid: String,
+    pub vout: u32,
+    pub amount: Sats,
+    pub height: u32,
+}
+
+/// What `update_btc_balance` found at the caller's deposit address.
+#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BtcBalanceUpdate {
+    /// Newly credited (each UTXO is credited once, ever).
+    pub credited: Vec<BtcUtxo>,
+    /// Newly seen UTXOs below `min_deposit`: recorded, never credited.
+    pub ignored_too_small: Vec<BtcUtxo>,
+    pub min_deposit: Sats,
+    pub balance: Balance,
+}
+
+#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum BtcBalanceError {
+    AnonymousCaller,
+    ReadOnly,
+    /// Another deposit or withdrawal of this principal is running.
+    AlreadyProcessing,
+    /// The threshold ECDSA key could not be fetched.
+    KeyUnavailable {
+        message: String,
+    },
+    /// `bitcoin_get_utxos` failed; nothing was credited, call again.
+    BitcoinCanister {
+        message: String,
+    },
+}
+
+#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum BtcAddressError {
+    AnonymousOwner,
+    KeyUnavailable { message: String },
+}
+
+/// A queued BTC payout.
+#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BtcPayoutRequest {
+    pub id: u64,
+    pub owner: Principal,
+    /// Normalised address of the configured network.
+    pub address: String,
+    /// Debited; the recipient gets `amount − fee share`.
+    pub amount: Sats,
+    pub requested_at_ns: u64,
+    /// The batch (transaction) carrying it, once submitted.
+    pub batch: Option<u64>,
+}
+
+#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum BtcWithdrawError {
+    AnonymousCaller,
+    ReadOnly,
+    AlreadyProcessing,
+    /// Not a valid address of the configured network (the reason names the problem).
+    InvalidAddress {
+        reason: tensormine_bitcoin::AddressError,
+    },
+    AmountTooSmall {
+        min: Sats,
+    },
+    InsufficientFunds {
+        available: Sats,
+    },
+}
+
+/// A submitted payout transaction (one batch), until confirmed.
+#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BtcBatchInfo {
+    pub id: u64,
+    /// Every version sent (the original, then RBF replacements), latest last.
+    pub txids: Vec<String>,
+    pub requests: Vec<u64>,
+    pub fee: Sats,
+    /// Change below dust given to the fee, paid by the treasury.
+    pub treasury_debit: Sats,
+    pub inputs: u32,
+    pub last_sent_ns: u64,
     pub last_error: Option<String>,
 }
 

@@ -2,7 +2,7 @@
 //! deduplication of identical transactions (as the real ledger does, by
 //! content including `created_at_time` and memo), and injected faults.
 
-use crate::runtime::{CallError, LedgerReply, Runtime};
+use crate::runtime::{CallError, LedgerReply, Runtime, UtxoFilter, UtxoPage};
 use crate::state::{install_state, State};
 use crate::types::*;
 use candid::{Nat, Principal};
@@ -58,6 +58,7 @@ pub struct FakeRuntime {
     pub escrow: Principal,
     pub controllers: BTreeSet<Principal>,
     pub ledger: RefCell<FakeLedger>,
+    pub btc: RefCell<super::fake_btc::FakeBitcoin>,
 }
 
 pub const LEDGER: Principal = Principal::from_slice(&[0x1e, 0xd6]);
@@ -85,6 +86,7 @@ pub fn fresh(memory: DefaultMemoryImpl) -> FakeRuntime {
             fee: 10,
             ..FakeLedger::default()
         }),
+        btc: RefCell::new(Default::default()),
     };
     crate::lifecycle::set_config(
         &rt,
@@ -96,6 +98,14 @@ pub fn fresh(memory: DefaultMemoryImpl) -> FakeRuntime {
             min_withdrawal: Some(100),
             min_bond: Some(1),
             unbond_delay_secs: Some(60),
+            btc_network: Some(BtcNetwork::Regtest),
+            ecdsa_key_name: Some("dfx_test_key".into()),
+            btc_min_confirmations: Some(2),
+            btc_min_deposit: Some(1_000),
+            btc_min_withdrawal: Some(2_000),
+            btc_batch_min_requests: Some(3),
+            btc_batch_max_wait_secs: Some(600),
+            btc_resubmit_after_secs: Some(3_600),
             ..ConfigUpdate::default()
         },
     )
@@ -138,6 +148,33 @@ impl FakeRuntime {
     pub fn withdraw(&self, p: Principal, amount: u64) -> Result<WithdrawalReceipt, WithdrawError> {
         self.as_caller(p);
         futures::executor::block_on(crate::ledger::withdraw(self, amount, account(p)))
+    }
+
+    /// `get_btc_deposit_address` of `p`.
+    pub fn btc_address(&self, p: Principal) -> String {
+        futures::executor::block_on(crate::btc::get_deposit_address(self, Some(p))).unwrap()
+    }
+
+    /// `update_btc_balance` by `p`.
+    pub fn update_btc(&self, p: Principal) -> Result<BtcBalanceUpdate, BtcBalanceError> {
+        self.as_caller(p);
+        futures::executor::block_on(crate::btc::update_balance(self))
+    }
+
+    /// `withdraw_btc` by `p`.
+    pub fn withdraw_btc(
+        &self,
+        p: Principal,
+        address: &str,
+        amount: u64,
+    ) -> Result<BtcPayoutRequest, BtcWithdrawError> {
+        self.as_caller(p);
+        crate::btc::withdraw(self, address.into(), amount)
+    }
+
+    /// One BTC timer round.
+    pub fn btc_round(&self) {
+        futures::executor::block_on(crate::btc::round(self))
     }
 
     pub fn reconcile(&self) -> ReconcileReport {
@@ -276,5 +313,67 @@ impl Runtime for FakeRuntime {
             }
             Ok(l.execute(key, from, args.to.owner, amount).into())
         })
+    }
+
+    async fn bitcoin_get_utxos(
+        &self,
+        network: tensormine_bitcoin::Network,
+        address: String,
+        filter: UtxoFilter,
+    ) -> Result<UtxoPage, String> {
+        assert_eq!(network, tensormine_bitcoin::Network::Regtest);
+        let mut b = self.btc.borrow_mut();
+        if b.utxo_calls_to_fail > 0 {
+            b.utxo_calls_to_fail -= 1;
+            return Err("bitcoin_get_utxos: SYS_TRANSIENT".into());
+        }
+        let (offset, min_conf) = match filter {
+            UtxoFilter::MinConfirmations(n) => (0, n),
+            UtxoFilter::Page(token) => (
+                usize::from_be_bytes(token[..8].try_into().unwrap()),
+                u32::from_be_bytes(token[8..].try_into().unwrap()),
+            ),
+        };
+        let (utxos, next_page) = b.get_utxos(&address, offset, min_conf);
+        Ok(UtxoPage { utxos, next_page })
+    }
+
+    async fn bitcoin_fee_percentiles(
+        &self,
+        _network: tensormine_bitcoin::Network,
+    ) -> Result<Vec<u64>, String> {
+        Ok(self.btc.borrow().percentiles.clone())
+    }
+
+    async fn bitcoin_send_transaction(
+        &self,
+        _network: tensormine_bitcoin::Network,
+        tx: Vec<u8>,
+    ) -> Result<(), String> {
+        let mut b = self.btc.borrow_mut();
+        if b.sends_to_refuse > 0 {
+            b.sends_to_refuse -= 1;
+            return Err("bitcoin_send_transaction: QueueFull".into());
+        }
+        b.sent.push(tx.clone());
+        b.mempool.push(tx);
+        Ok(())
+    }
+
+    async fn ecdsa_public_key(&self, key_name: String) -> Result<(Vec<u8>, Vec<u8>), String> {
+        assert_eq!(key_name, "dfx_test_key");
+        let mut b = self.btc.borrow_mut();
+        b.key_calls += 1;
+        Ok(b.master_key())
+    }
+
+    async fn sign_with_ecdsa(
+        &self,
+        key_name: String,
+        path: Vec<Vec<u8>>,
+        message_hash: [u8; 32],
+    ) -> Result<Vec<u8>, String> {
+        assert_eq!(key_name, "dfx_test_key");
+        Ok(self.btc.borrow_mut().sign(&path, message_hash))
     }
 }
