@@ -56,8 +56,8 @@ fn address_at(key: &ExtendedPublicKey, path: &[Vec<u8>]) -> Result<BitcoinAddres
         .map_err(|e| e.to_string())
 }
 
-/// `owner`'s deposit address (the caller's by default); the timer watches it
-/// for a while.
+/// `owner`'s deposit address (the caller's by default); when the caller asks
+/// for its own, the timer watches it for a while.
 pub async fn get_deposit_address<R: Runtime>(
     rt: &R,
     owner: Option<Principal>,
@@ -71,7 +71,11 @@ pub async fn get_deposit_address<R: Runtime>(
         .map_err(|message| BtcAddressError::KeyUnavailable { message })?;
     let address = address_at(&key, &deposit_derivation_path(&owner, None))
         .map_err(|message| BtcAddressError::KeyUnavailable { message })?;
-    mutate_state(|s| s.watch_btc(owner, rt.time()));
+    // Only an owner's own request is watched: anyone may look up an address,
+    // but strangers must not be able to crowd the timer's per-round budget.
+    if owner == rt.caller() {
+        mutate_state(|s| s.watch_btc(owner, rt.time()));
+    }
     Ok(address.encode(network()))
 }
 

@@ -168,6 +168,14 @@ fn a_failed_page_credits_nothing_and_the_timer_credits_watched_addresses() {
     assert_eq!(read_state(|s| s.balance(&bob)).available, 9_000);
     rt.btc_round();
     assert_eq!(totals().deposits, 9_000);
+    // Looking up someone else's address does not make the timer watch it.
+    let watched = |p: Principal| read_state(|s| s.btc_watch.contains_key(&p));
+    rt.as_caller(user(9));
+    futures::executor::block_on(crate::btc::get_deposit_address(&rt, Some(user(8)))).unwrap();
+    assert!(!watched(user(8)));
+    rt.as_caller(user(8));
+    futures::executor::block_on(crate::btc::get_deposit_address(&rt, None)).unwrap();
+    assert!(watched(user(8)), "an owner's own request is watched");
     // A week later the address is no longer watched.
     rt.advance_secs(8 * 86_400);
     rt.btc.borrow_mut().pay(&address, 5_000);

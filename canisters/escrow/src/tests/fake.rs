@@ -152,6 +152,7 @@ impl FakeRuntime {
 
     /// `get_btc_deposit_address` of `p`.
     pub fn btc_address(&self, p: Principal) -> String {
+        self.as_caller(p);
         futures::executor::block_on(crate::btc::get_deposit_address(self, Some(p))).unwrap()
     }
 
