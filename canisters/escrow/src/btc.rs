@@ -22,6 +22,7 @@ use crate::runtime::{Runtime, UtxoFilter};
 use crate::state::{mutate_state, read_state};
 use crate::types::*;
 use candid::Principal;
+use std::collections::BTreeSet;
 use tensormine_bitcoin::derive::{main_address, main_derivation_path};
 use tensormine_bitcoin::tx::verify_p2wpkh_signature;
 use tensormine_bitcoin::{
@@ -85,6 +86,15 @@ async fn all_utxos<R: Runtime>(
     address: &str,
     min_confirmations: u32,
 ) -> Result<Vec<Utxo>, String> {
+    Ok(utxos_and_tip(rt, address, min_confirmations).await?.0)
+}
+
+/// [`all_utxos`] and the chain tip height of the answer.
+async fn utxos_and_tip<R: Runtime>(
+    rt: &R,
+    address: &str,
+    min_confirmations: u32,
+) -> Result<(Vec<Utxo>, u32), String> {
     let net = network();
     let mut filter = UtxoFilter::MinConfirmations(min_confirmations);
     let mut utxos = Vec::new();
@@ -95,7 +105,7 @@ async fn all_utxos<R: Runtime>(
         utxos.extend(page.utxos);
         match page.next_page {
             Some(token) => filter = UtxoFilter::Page(token),
-            None => return Ok(utxos),
+            None => return Ok((utxos, page.tip_height)),
         }
     }
     Err(format!(
@@ -190,9 +200,11 @@ pub async fn round<R: Runtime>(rt: &R) {
         return;
     };
     if !read_state(|s| s.btc_batches.is_empty()) {
-        finalize_confirmed(rt).await;
+        let mined = finalize_confirmed(rt).await;
         for id in read_state(|s| s.btc_batches.keys().collect::<Vec<_>>()) {
-            resume_or_bump(rt, id).await;
+            if !mined.contains(&id) {
+                resume_or_bump(rt, id).await;
+            }
         }
     }
     if batch_due(rt) {
@@ -436,38 +448,86 @@ async fn resume_or_bump<R: Runtime>(rt: &R, id: u64) {
     sign_and_send(rt, id).await;
 }
 
-/// Looks for an output of each unconfirmed batch among the confirmed UTXOs
-/// of the address it paid: the escrow's own address when the batch has
-/// change (one query for all of them), else its first payout address.
-async fn finalize_confirmed<R: Runtime>(rt: &R) {
-    let Ok(key) = canister_key(rt).await else {
-        return;
-    };
-    let Ok(main) = main_address(&key) else { return };
-    let net = network();
-    let min_conf = read_state(|s| s.config().btc_min_confirmations);
-    let mut own: Option<Vec<Utxo>> = None;
-    for batch in read_state(|s| s.btc_batches_list()) {
-        let utxos = if batch.built.change.is_some() {
-            if own.is_none() {
-                own = all_utxos(rt, &main.encode(net), min_conf).await.ok();
-            }
-            own.clone().unwrap_or_default()
-        } else {
-            let first = batch.built.requests[0].address.encode(net);
-            all_utxos(rt, &first, min_conf).await.unwrap_or_default()
-        };
-        confirm_if_seen(rt, &batch, &utxos);
-    }
+/// Payout addresses of a change-less batch queried per round for its outputs
+/// (a recipient may already have spent one).
+const PAYOUT_ADDRESSES_CHECKED: usize = 3;
+
+/// Where a batch's outputs were seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Nowhere,
+    /// In a block, with fewer than `btc_min_confirmations`: do not replace it.
+    Mined,
+    Confirmed,
 }
 
-fn confirm_if_seen<R: Runtime>(rt: &R, batch: &Batch, utxos: &[Utxo]) {
+/// Looks for an output of each unconfirmed batch among the UTXOs of the
+/// addresses it paid: the escrow's own address when the batch has change
+/// (one query for all of them), else up to three payout addresses. Batches
+/// with enough confirmations are finalised; the ids of those mined but not
+/// yet final are returned (they must not be replaced).
+async fn finalize_confirmed<R: Runtime>(rt: &R) -> BTreeSet<u64> {
+    let mut mined = BTreeSet::new();
+    let Ok(key) = canister_key(rt).await else {
+        return mined;
+    };
+    let Ok(main) = main_address(&key) else {
+        return mined;
+    };
+    let net = network();
+    let mut own: Option<(Vec<Utxo>, u32)> = None;
+    for batch in read_state(|s| s.btc_batches_list()) {
+        let seen = if batch.built.change.is_some() {
+            if own.is_none() {
+                own = utxos_and_tip(rt, &main.encode(net), 1).await.ok();
+            }
+            match &own {
+                Some((utxos, tip)) => settle_if_seen(rt, &batch, utxos, *tip),
+                None => Seen::Nowhere,
+            }
+        } else {
+            seen_at_payees(rt, &batch).await
+        };
+        if seen == Seen::Mined {
+            mined.insert(batch.id);
+        }
+    }
+    mined
+}
+
+async fn seen_at_payees<R: Runtime>(rt: &R, batch: &Batch) -> Seen {
+    let net = network();
+    let mut addresses: Vec<String> = batch
+        .built
+        .requests
+        .iter()
+        .map(|r| r.address.encode(net))
+        .collect();
+    addresses.dedup();
+    for address in addresses.iter().take(PAYOUT_ADDRESSES_CHECKED) {
+        if let Ok((utxos, tip)) = utxos_and_tip(rt, address, 1).await {
+            let seen = settle_if_seen(rt, batch, &utxos, tip);
+            if seen != Seen::Nowhere {
+                return seen;
+            }
+        }
+    }
+    Seen::Nowhere
+}
+
+/// Finalises `batch` if one of its versions has an output among `utxos`
+/// with enough confirmations.
+fn settle_if_seen<R: Runtime>(rt: &R, batch: &Batch, utxos: &[Utxo], tip: u32) -> Seen {
     let Some(seen) = utxos
         .iter()
         .find(|u| batch.versions.contains(&u.outpoint.txid))
     else {
-        return;
+        return Seen::Nowhere;
     };
+    let min_conf = read_state(|s| s.config().btc_min_confirmations);
+    if tip.saturating_add(1).saturating_sub(seen.height) < min_conf {
+        return Seen::Mined;
+    }
     let txid = seen.outpoint.txid;
     let change_vout = batch.requests.len() as u32;
     let change = batch.built.change.and_then(|_| {
@@ -480,6 +540,7 @@ fn confirm_if_seen<R: Runtime>(rt: &R, batch: &Batch, utxos: &[Utxo]) {
             })
     });
     mutate_state(|s| s.confirm_btc_batch(batch.id, txid, change, rt.time()));
+    Seen::Confirmed
 }
 
 /// Credits new deposits of a bounded number of recently requested addresses.

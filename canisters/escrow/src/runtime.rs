@@ -35,6 +35,8 @@ pub enum UtxoFilter {
 pub struct UtxoPage {
     pub utxos: Vec<Utxo>,
     pub next_page: Option<Vec<u8>>,
+    /// Height of the chain tip the answer reflects.
+    pub tip_height: u32,
 }
 
 #[allow(async_fn_in_trait)]
@@ -147,6 +149,7 @@ impl Runtime for IcRuntime {
         Ok(UtxoPage {
             utxos,
             next_page: response.next_page.map(|p| p.into_vec()),
+            tip_height: response.tip_height,
         })
     }
 

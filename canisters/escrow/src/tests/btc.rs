@@ -377,6 +377,26 @@ fn an_unconfirmed_payout_is_replaced_by_fee_after_the_delay() {
 }
 
 #[test]
+fn a_mined_payout_is_not_replaced_while_it_gathers_confirmations() {
+    let rt = setup();
+    let alice = user(1);
+    fund_btc(&rt, alice, 50_000);
+    rt.withdraw_btc(alice, &payee(1), 10_000).unwrap();
+    rt.advance_secs(600);
+    rt.btc_round();
+    rt.btc.borrow_mut().mine();
+    rt.advance_secs(3_600);
+    rt.btc_round();
+    assert_eq!(rt.btc.borrow().sent.len(), 1, "in a block: no replacement");
+    assert_eq!(batches()[0].versions.len(), 1);
+    rt.btc.borrow_mut().blocks(1);
+    rt.btc_round();
+    assert!(batches().is_empty());
+    assert_eq!(totals().withdrawals, 10_000);
+    snapshot();
+}
+
+#[test]
 fn payouts_that_would_be_dust_after_their_fee_share_go_back_to_available() {
     let rt = setup();
     let alice = user(1);

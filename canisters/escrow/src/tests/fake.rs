@@ -336,7 +336,11 @@ impl Runtime for FakeRuntime {
             ),
         };
         let (utxos, next_page) = b.get_utxos(&address, offset, min_conf);
-        Ok(UtxoPage { utxos, next_page })
+        Ok(UtxoPage {
+            utxos,
+            next_page,
+            tip_height: b.tip,
+        })
     }
 
     async fn bitcoin_fee_percentiles(
