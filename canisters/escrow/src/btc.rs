@@ -535,7 +535,7 @@ fn settle_if_seen<R: Runtime>(rt: &R, batch: &Batch, utxos: &[Utxo], tip: u32) -
             .iter()
             .find(|u| u.outpoint.txid == txid && u.outpoint.vout == change_vout)
             .map(|u| PoolUtxo {
-                utxo: u.clone(),
+                utxo: *u,
                 path: main_derivation_path(),
             })
     });

@@ -239,7 +239,7 @@ impl State {
             return DepositOutcome::TooSmall;
         }
         let pooled = PoolUtxo {
-            utxo: utxo.clone(),
+            utxo: *utxo,
             path: path.to_vec(),
         };
         self.btc_pool.insert(key, Cbor(pooled));

@@ -198,7 +198,7 @@ impl FakeBitcoin {
         };
         self.tip += 1;
         let utxo = Utxo {
-            outpoint: outpoint.clone(),
+            outpoint,
             value,
             height: self.tip,
         };
