@@ -14,7 +14,7 @@ fn check_candid_interface() {
         CandidSource::File(std::path::Path::new(path)),
     )
     .unwrap_or_else(|e| {
-        panic!("candid/escrow.did differs from the code (UPDATE_CANDID=1 rewrites it): {e:?}")
+        panic!("candid/escrow.did differs from the code (UPDATE_CANDID=1 rewrites it; then give the generated Result_N types their names again): {e:?}")
     });
 }
 
