@@ -393,6 +393,20 @@ impl State {
                 fee: built.fee,
             },
         );
+        // Each input keeps the path of the key that owns its coin, whatever
+        // order the replacement lists the inputs in.
+        let path_of: std::collections::BTreeMap<OutPoint, Vec<Vec<u8>>> = batch
+            .built
+            .spent_utxos
+            .iter()
+            .map(|u| u.outpoint)
+            .zip(batch.paths.iter().cloned())
+            .collect();
+        batch.paths = built
+            .spent_utxos
+            .iter()
+            .map(|u| path_of[&u.outpoint].clone())
+            .collect();
         batch.built = built;
         batch.versions.push(txid);
         batch.signed = None;

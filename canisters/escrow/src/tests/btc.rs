@@ -397,6 +397,40 @@ fn a_mined_payout_is_not_replaced_while_it_gathers_confirmations() {
 }
 
 #[test]
+fn inputs_from_several_deposit_addresses_are_each_signed_with_their_own_key() {
+    let rt = setup();
+    let (alice, bob) = (user(1), user(2));
+    fund_btc(&rt, alice, 30_000);
+    fund_btc(&rt, bob, 25_000);
+    rt.withdraw_btc(alice, &payee(1), 28_000).unwrap();
+    rt.withdraw_btc(bob, &payee(2), 20_000).unwrap();
+    rt.advance_secs(600);
+    rt.btc_round();
+    let first = batches().pop().unwrap();
+    assert_eq!(first.paths.len(), 2);
+    assert_ne!(first.paths[0], first.paths[1]);
+    assert_verifies(&rt, &rt.btc.borrow().sent[0], &first);
+    rt.advance_secs(3_600);
+    rt.btc.borrow_mut().percentiles = vec![4_000; 101];
+    rt.btc_round();
+    let second = batches().pop().unwrap();
+    assert_eq!(second.versions.len(), 2);
+    assert_verifies(&rt, &rt.btc.borrow().sent[1], &second);
+    assert_eq!(rt.btc.borrow().signatures, 4);
+    confirm(&rt);
+    assert!(batches().is_empty());
+    let t = totals();
+    assert_eq!((t.withdrawals, t.pending_payouts), (48_000, 0));
+    let pool = read_state(|s| s.btc_pool_utxos());
+    assert_eq!(pool.len(), 1);
+    assert_eq!(
+        (pool[0].utxo.value, pool[0].path.clone()),
+        (7_000, main_derivation_path())
+    );
+    snapshot();
+}
+
+#[test]
 fn payouts_that_would_be_dust_after_their_fee_share_go_back_to_available() {
     let rt = setup();
     let alice = user(1);
