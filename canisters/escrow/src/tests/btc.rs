@@ -222,6 +222,26 @@ fn withdraw_btc_checks_the_address_amount_and_funds() {
     assert_eq!(request.address, payee(1), "stored normalised");
     assert_eq!(read_state(|s| s.balance(&alice)).available, 7_000);
     assert_eq!(totals().pending_payouts, 3_000);
+    // The key name is fixed once the key is cached; read-only refuses BTC moves.
+    rt.as_caller(ADMIN);
+    let rename = ConfigUpdate {
+        ecdsa_key_name: Some("key_1".into()),
+        ..ConfigUpdate::default()
+    };
+    assert!(matches!(
+        crate::lifecycle::set_config(&rt, rename),
+        Err(ConfigError::Invalid { .. })
+    ));
+    let read_only = ConfigUpdate {
+        read_only: Some(true),
+        ..ConfigUpdate::default()
+    };
+    crate::lifecycle::set_config(&rt, read_only).unwrap();
+    assert_eq!(
+        rt.withdraw_btc(alice, &payee(1), 3_000),
+        Err(BtcWithdrawError::ReadOnly)
+    );
+    assert_eq!(rt.update_btc(alice), Err(BtcBalanceError::ReadOnly));
     snapshot();
 }
 
@@ -427,6 +447,16 @@ fn inputs_from_several_deposit_addresses_are_each_signed_with_their_own_key() {
         (pool[0].utxo.value, pool[0].path.clone()),
         (7_000, main_derivation_path())
     );
+    let metrics = crate::metrics::metrics();
+    for line in [
+        "escrow_btc_pool_sats 7000",
+        "escrow_btc_pool_utxos 1",
+        "escrow_btc_transactions_unconfirmed 0",
+        "escrow_btc_deposit_utxos_seen 2",
+        "escrow_invariant_ok 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     snapshot();
 }
 
