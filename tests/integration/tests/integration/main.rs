@@ -7,6 +7,7 @@ mod localnet_calls;
 mod localnet_certification;
 mod localnet_chain_key;
 mod localnet_http;
+mod localnet_icrc_ledger;
 mod localnet_limits;
 mod localnet_state;
 mod localnet_timers;
