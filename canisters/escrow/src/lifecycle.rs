@@ -114,14 +114,22 @@ fn check_btc(c: &Config) -> Result<(), String> {
     )
 }
 
-/// The key name cannot change once the key is cached: every deposit address
-/// and pool UTXO belongs to that key.
+/// The key name and the Bitcoin network cannot change once the key is
+/// cached: every deposit address and pooled coin belongs to that key on that
+/// network.
 fn check_key_name(config: &Config) -> Result<(), String> {
     let cached = read_state(|s| s.btc_key().is_some());
-    let old = read_state(|s| s.config().ecdsa_key_name);
-    if cached && old != config.ecdsa_key_name {
+    let old = read_state(|s| s.config());
+    if cached && old.ecdsa_key_name != config.ecdsa_key_name {
         return Err(format!(
-            "ecdsa_key_name is fixed to {old}: the escrow's addresses derive from that key"
+            "ecdsa_key_name is fixed to {}: the escrow's addresses derive from that key",
+            old.ecdsa_key_name
+        ));
+    }
+    if cached && old.btc_network != config.btc_network {
+        return Err(format!(
+            "btc_network is fixed to {:?}: the escrow's coins are on that network",
+            old.btc_network
         ));
     }
     Ok(())

@@ -232,6 +232,14 @@ fn withdraw_btc_checks_the_address_amount_and_funds() {
         crate::lifecycle::set_config(&rt, rename),
         Err(ConfigError::Invalid { .. })
     ));
+    let network = ConfigUpdate {
+        btc_network: Some(BtcNetwork::Testnet),
+        ..ConfigUpdate::default()
+    };
+    assert!(matches!(
+        crate::lifecycle::set_config(&rt, network),
+        Err(ConfigError::Invalid { .. })
+    ));
     let read_only = ConfigUpdate {
         read_only: Some(true),
         ..ConfigUpdate::default()
