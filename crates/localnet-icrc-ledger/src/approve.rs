@@ -3,7 +3,7 @@
 
 use crate::ledger;
 use crate::state::State;
-use crate::transaction::{to_u64, Operation, Transaction, TxError};
+use crate::transaction::{check_fee, to_u64, Operation, Transaction, TxError};
 use crate::transfer::check_memo;
 use candid::{Nat, Principal};
 use icrc_ledger_types::icrc1::account::Account;
@@ -16,12 +16,17 @@ pub fn icrc2_approve(
     arg: ApproveArgs,
     now: u64,
 ) -> Result<u64, TxError> {
-    let from = Account { owner: caller, subaccount: arg.from_subaccount };
+    let from = Account {
+        owner: caller,
+        subaccount: arg.from_subaccount,
+    };
     if from.owner == arg.spender.owner {
         return Err(TxError::Refused("self approval is not allowed".into()));
     }
     if from == state.config().minting_account {
-        return Err(TxError::Refused("the minting account cannot delegate mints".into()));
+        return Err(TxError::Refused(
+            "the minting account cannot delegate mints".into(),
+        ));
     }
     check_memo(state, &arg.memo)?;
     // An allowance over a u64 is as good as u64::MAX: nobody holds more.
@@ -36,12 +41,7 @@ pub fn icrc2_approve(
             }
         },
     };
-    let expected_fee = state.config().transfer_fee;
-    let fee = match &arg.fee {
-        None => None,
-        Some(fee) if *fee == Nat::from(expected_fee) => Some(expected_fee),
-        Some(_) => return Err(TxError::BadFee { expected_fee }),
-    };
+    let fee = check_fee(&arg.fee, state.config().transfer_fee)?;
     let tx = Transaction {
         operation: Operation::Approve {
             from,

@@ -49,13 +49,23 @@ pub fn transaction_value(tx: &Transaction) -> ICRC3Value {
             put("to", account_value(to));
             put("amt", nat(*amount));
         }
-        Operation::Burn { from, spender, amount } => {
+        Operation::Burn {
+            from,
+            spender,
+            amount,
+        } => {
             put("op", ICRC3Value::Text("burn".into()));
             put("from", account_value(from));
             put("amt", nat(*amount));
             spender.map(|s| put("spender", account_value(&s)));
         }
-        Operation::Transfer { from, to, spender, amount, fee } => {
+        Operation::Transfer {
+            from,
+            to,
+            spender,
+            amount,
+            fee,
+        } => {
             put("op", ICRC3Value::Text("xfer".into()));
             put("from", account_value(from));
             put("to", account_value(to));
@@ -63,7 +73,14 @@ pub fn transaction_value(tx: &Transaction) -> ICRC3Value {
             spender.map(|s| put("spender", account_value(&s)));
             fee.map(|f| put("fee", nat(f)));
         }
-        Operation::Approve { from, spender, amount, expected_allowance, expires_at, fee } => {
+        Operation::Approve {
+            from,
+            spender,
+            amount,
+            expected_allowance,
+            expires_at,
+            fee,
+        } => {
             put("op", ICRC3Value::Text("approve".into()));
             put("from", account_value(from));
             put("spender", account_value(spender));
@@ -125,7 +142,9 @@ pub fn chain_length(state: &State) -> u64 {
 
 /// The blocks of `[start, start + length)` that exist, at most `budget`.
 fn blocks_in_range(state: &State, start: u64, length: u64, budget: u64) -> Vec<BlockWithId> {
-    let end = start.saturating_add(length.min(budget)).min(chain_length(state));
+    let end = start
+        .saturating_add(length.min(budget))
+        .min(chain_length(state));
     (start..end)
         .map(|id| BlockWithId {
             id: Nat::from(id),

@@ -35,7 +35,9 @@ pub fn apply(state: &mut State, tx: Transaction, now: u64) -> Result<u64, TxErro
     );
     if let Some(created_at_time) = tx.created_at_time {
         state.dedup.insert(tx_hash, index);
-        state.dedup_by_time.insert((created_at_time, index), tx_hash);
+        state
+            .dedup_by_time
+            .insert((created_at_time, index), tx_hash);
     }
     Ok(index)
 }
@@ -77,7 +79,11 @@ fn execute(state: &mut State, operation: &Operation, now: u64) -> Result<Option<
             mint(state, to, *amount)?;
             Ok(None)
         }
-        Operation::Burn { from, spender, amount } => {
+        Operation::Burn {
+            from,
+            spender,
+            amount,
+        } => {
             let spender = delegated(spender, from);
             if let Some(spender) = spender {
                 check_allowance(state, from, spender, Some(*amount), now)?;
@@ -89,7 +95,13 @@ fn execute(state: &mut State, operation: &Operation, now: u64) -> Result<Option<
             }
             Ok(None)
         }
-        Operation::Transfer { from, to, spender, amount, fee } => {
+        Operation::Transfer {
+            from,
+            to,
+            spender,
+            amount,
+            fee,
+        } => {
             let fee_charged = fee.unwrap_or(state.config().transfer_fee);
             let debited = amount.checked_add(fee_charged);
             let spender = delegated(spender, from);
@@ -105,13 +117,28 @@ fn execute(state: &mut State, operation: &Operation, now: u64) -> Result<Option<
             }
             Ok(fee.is_none().then_some(fee_charged))
         }
-        Operation::Approve { from, spender, amount, expected_allowance, expires_at, fee } => {
+        Operation::Approve {
+            from,
+            spender,
+            amount,
+            expected_allowance,
+            expires_at,
+            fee,
+        } => {
             let fee_charged = fee.unwrap_or(state.config().transfer_fee);
             let balance = state.balance(from);
             if balance < fee_charged {
                 return Err(TxError::InsufficientFunds { balance });
             }
-            approve(state, from, spender, *amount, *expected_allowance, *expires_at, now)?;
+            approve(
+                state,
+                from,
+                spender,
+                *amount,
+                *expected_allowance,
+                *expires_at,
+                now,
+            )?;
             state.set_balance(from, balance - fee_charged);
             state.update_tip(|tip| tip.total_supply -= fee_charged);
             Ok(fee.is_none().then_some(fee_charged))
@@ -160,7 +187,10 @@ pub fn allowance(state: &State, owner: &Account, spender: &Account, now: u64) ->
     let key = (AccountKey::of(owner), AccountKey::of(spender));
     match state.allowances.get(&key) {
         Some(record) if record.live_amount(now) > 0 => record,
-        _ => AllowanceRecord { amount: 0, expires_at: None },
+        _ => AllowanceRecord {
+            amount: 0,
+            expires_at: None,
+        },
     }
 }
 
@@ -186,7 +216,13 @@ fn use_allowance(state: &mut State, owner: &Account, spender: &Account, used: u6
     if left == 0 {
         state.allowances.remove(&key);
     } else {
-        state.allowances.insert(key, AllowanceRecord { amount: left, ..record });
+        state.allowances.insert(
+            key,
+            AllowanceRecord {
+                amount: left,
+                ..record
+            },
+        );
     }
 }
 
@@ -212,7 +248,9 @@ fn approve(
     if amount == 0 {
         state.allowances.remove(&key);
     } else {
-        state.allowances.insert(key, AllowanceRecord { amount, expires_at });
+        state
+            .allowances
+            .insert(key, AllowanceRecord { amount, expires_at });
     }
     Ok(())
 }

@@ -32,8 +32,7 @@ use icrc_ledger_types::icrc2::approve::{ApproveArgs, ApproveError};
 use icrc_ledger_types::icrc2::transfer_from::{TransferFromArgs, TransferFromError};
 use icrc_ledger_types::icrc3::archive::{GetArchivesArgs, ICRC3ArchiveInfo};
 use icrc_ledger_types::icrc3::blocks::{
-    GetBlocksRequest, GetBlocksResponse, GetBlocksResult, ICRC3DataCertificate,
-    SupportedBlockType,
+    GetBlocksRequest, GetBlocksResponse, GetBlocksResult, ICRC3DataCertificate, SupportedBlockType,
 };
 use serde_bytes::ByteBuf;
 use state::{mutate_state, read_state};
@@ -175,7 +174,10 @@ fn icrc3_get_archives(_args: GetArchivesArgs) -> Vec<ICRC3ArchiveInfo> {
 fn icrc3_get_tip_certificate() -> Option<ICRC3DataCertificate> {
     let certificate = ByteBuf::from(ic_cdk::api::data_certificate()?);
     let hash_tree = ByteBuf::from(read_state(blocks::tip_hash_tree_cbor));
-    Some(ICRC3DataCertificate { certificate, hash_tree })
+    Some(ICRC3DataCertificate {
+        certificate,
+        hash_tree,
+    })
 }
 
 #[query]

@@ -22,11 +22,15 @@ pub fn init(state: &mut State, arg: LedgerArg, now: u64) -> Result<(), String> {
     for (account, amount) in init.initial_balances {
         let amount = tokens(&amount, "initial balance")?;
         let tx = Transaction {
-            operation: Operation::Mint { to: account, amount },
+            operation: Operation::Mint {
+                to: account,
+                amount,
+            },
             memo: None,
             created_at_time: None,
         };
-        ledger::apply(state, tx, now).map_err(|e| format!("initial balance of {account}: {e:?}"))?;
+        ledger::apply(state, tx, now)
+            .map_err(|e| format!("initial balance of {account}: {e:?}"))?;
     }
     Ok(())
 }
@@ -34,7 +38,9 @@ pub fn init(state: &mut State, arg: LedgerArg, now: u64) -> Result<(), String> {
 fn config_from(init: &InitArgs) -> Result<Config, String> {
     let max_memo_length = init.max_memo_length.unwrap_or(DEFAULT_MAX_MEMO_LENGTH);
     if max_memo_length < DEFAULT_MAX_MEMO_LENGTH {
-        return Err(format!("max_memo_length must be at least {DEFAULT_MAX_MEMO_LENGTH} (ICRC-1)"));
+        return Err(format!(
+            "max_memo_length must be at least {DEFAULT_MAX_MEMO_LENGTH} (ICRC-1)"
+        ));
     }
     Ok(Config {
         token_symbol: init.token_symbol.clone(),

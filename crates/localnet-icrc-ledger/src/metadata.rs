@@ -8,10 +8,22 @@ use icrc_ledger_types::icrc::generic_metadata_value::MetadataValue;
 /// The `icrc1:*` entries first, then the configured extra entries.
 pub fn metadata(config: &Config) -> Vec<(String, MetadataValue)> {
     let mut entries = vec![
-        ("icrc1:decimals".to_string(), MetadataValue::Nat(Nat::from(config.decimals))),
-        ("icrc1:name".to_string(), MetadataValue::Text(config.token_name.clone())),
-        ("icrc1:symbol".to_string(), MetadataValue::Text(config.token_symbol.clone())),
-        ("icrc1:fee".to_string(), MetadataValue::Nat(Nat::from(config.transfer_fee))),
+        (
+            "icrc1:decimals".to_string(),
+            MetadataValue::Nat(Nat::from(config.decimals)),
+        ),
+        (
+            "icrc1:name".to_string(),
+            MetadataValue::Text(config.token_name.clone()),
+        ),
+        (
+            "icrc1:symbol".to_string(),
+            MetadataValue::Text(config.token_symbol.clone()),
+        ),
+        (
+            "icrc1:fee".to_string(),
+            MetadataValue::Nat(Nat::from(config.transfer_fee)),
+        ),
         (
             "icrc1:max_memo_length".to_string(),
             MetadataValue::Nat(Nat::from(config.max_memo_length)),

@@ -64,7 +64,11 @@ impl State {
 
     /// The configuration. Every endpoint runs after `canister_init`, which sets it.
     pub fn config(&self) -> &Config {
-        self.config.get().0.as_ref().expect("the ledger is initialized at install")
+        self.config
+            .get()
+            .0
+            .as_ref()
+            .expect("the ledger is initialized at install")
     }
 
     pub fn set_config(&mut self, config: Config) {
@@ -169,7 +173,9 @@ impl AccountKey {
 
     pub fn account(&self) -> Account {
         let len = self.0[0] as usize;
-        let subaccount: [u8; 32] = self.0[1 + MAX_PRINCIPAL_LEN..].try_into().expect("32 bytes");
+        let subaccount: [u8; 32] = self.0[1 + MAX_PRINCIPAL_LEN..]
+            .try_into()
+            .expect("32 bytes");
         Account {
             owner: Principal::from_slice(&self.0[1..1 + len]),
             subaccount: (subaccount != [0; 32]).then_some(subaccount),

@@ -47,17 +47,36 @@ pub struct Transaction {
 /// Why the ledger did not apply a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxError {
-    BadFee { expected_fee: u64 },
-    BadBurn { min_burn_amount: u64 },
-    InsufficientFunds { balance: u64 },
-    InsufficientAllowance { allowance: u64 },
-    AllowanceChanged { current_allowance: u64 },
-    Expired { ledger_time: u64 },
+    BadFee {
+        expected_fee: u64,
+    },
+    BadBurn {
+        min_burn_amount: u64,
+    },
+    InsufficientFunds {
+        balance: u64,
+    },
+    InsufficientAllowance {
+        allowance: u64,
+    },
+    AllowanceChanged {
+        current_allowance: u64,
+    },
+    Expired {
+        ledger_time: u64,
+    },
     TooOld,
-    CreatedInFuture { ledger_time: u64 },
-    Duplicate { duplicate_of: u64 },
+    CreatedInFuture {
+        ledger_time: u64,
+    },
+    Duplicate {
+        duplicate_of: u64,
+    },
     TemporarilyUnavailable,
-    GenericError { error_code: u64, message: String },
+    GenericError {
+        error_code: u64,
+        message: String,
+    },
     /// A call the standard leaves no error variant for (a memo over the
     /// limit, self-approval, delegated mints): DFINITY's ledger traps, and so
     /// do our endpoints.
@@ -89,7 +108,10 @@ impl TxError {
                 duplicate_of: duplicate_of.into(),
             },
             TxError::TemporarilyUnavailable => TransferError::TemporarilyUnavailable,
-            TxError::GenericError { error_code, message } => TransferError::GenericError {
+            TxError::GenericError {
+                error_code,
+                message,
+            } => TransferError::GenericError {
                 error_code: error_code.into(),
                 message,
             },
@@ -122,7 +144,10 @@ impl TxError {
                 duplicate_of: duplicate_of.into(),
             },
             TxError::TemporarilyUnavailable => TransferFromError::TemporarilyUnavailable,
-            TxError::GenericError { error_code, message } => TransferFromError::GenericError {
+            TxError::GenericError {
+                error_code,
+                message,
+            } => TransferFromError::GenericError {
                 error_code: error_code.into(),
                 message,
             },
@@ -151,7 +176,10 @@ impl TxError {
                 duplicate_of: duplicate_of.into(),
             },
             TxError::TemporarilyUnavailable => ApproveError::TemporarilyUnavailable,
-            TxError::GenericError { error_code, message } => ApproveError::GenericError {
+            TxError::GenericError {
+                error_code,
+                message,
+            } => ApproveError::GenericError {
                 error_code: error_code.into(),
                 message,
             },
@@ -173,4 +201,16 @@ fn unexpected(method: &str, error: TxError) -> String {
 /// that much: the total supply is a u64).
 pub fn to_u64(n: &Nat) -> Option<u64> {
     u64::try_from(&n.0).ok()
+}
+
+/// The caller's optional fee: absent, or exactly the `expected` one
+/// (`BadFee` otherwise). Returns it as given, for the block.
+pub fn check_fee(fee: &Option<Nat>, expected: u64) -> Result<Option<u64>, TxError> {
+    match fee {
+        None => Ok(None),
+        Some(fee) if to_u64(fee) == Some(expected) => Ok(Some(expected)),
+        Some(_) => Err(TxError::BadFee {
+            expected_fee: expected,
+        }),
+    }
 }

@@ -5,7 +5,7 @@
 
 use crate::ledger;
 use crate::state::State;
-use crate::transaction::{to_u64, Operation, Transaction, TxError};
+use crate::transaction::{check_fee, to_u64, Operation, Transaction, TxError};
 use candid::{Nat, Principal};
 use icrc_ledger_types::icrc1::account::Account;
 use icrc_ledger_types::icrc1::transfer::{Memo, TransferArg};
@@ -29,7 +29,10 @@ pub fn icrc1_transfer(
     now: u64,
 ) -> Result<u64, TxError> {
     let request = TransferRequest {
-        from: Account { owner: caller, subaccount: arg.from_subaccount },
+        from: Account {
+            owner: caller,
+            subaccount: arg.from_subaccount,
+        },
         to: arg.to,
         spender: None,
         amount: arg.amount,
@@ -50,7 +53,10 @@ pub fn icrc2_transfer_from(
     let request = TransferRequest {
         from: arg.from,
         to: arg.to,
-        spender: Some(Account { owner: caller, subaccount: arg.spender_subaccount }),
+        spender: Some(Account {
+            owner: caller,
+            subaccount: arg.spender_subaccount,
+        }),
         amount: arg.amount,
         fee: arg.fee,
         memo: arg.memo,
@@ -96,10 +102,7 @@ fn transaction(state: &State, request: TransferRequest) -> Result<Transaction, T
 
 /// Mints and burns carry no fee; a caller may still say 0.
 fn check_zero_fee(fee: &Option<Nat>) -> Result<(), TxError> {
-    match fee {
-        Some(fee) if *fee != Nat::from(0u64) => Err(TxError::BadFee { expected_fee: 0 }),
-        _ => Ok(()),
-    }
+    check_fee(fee, 0).map(|_| ())
 }
 
 /// A burn must take at least the transfer fee, or the whole balance when
@@ -112,26 +115,32 @@ fn burn(state: &State, request: &TransferRequest, amount: u64) -> Result<Operati
         return Err(TxError::BadBurn { min_burn_amount });
     }
     if amount == 0 {
-        return Err(TxError::BadBurn { min_burn_amount: transfer_fee });
+        return Err(TxError::BadBurn {
+            min_burn_amount: transfer_fee,
+        });
     }
-    Ok(Operation::Burn { from: request.from, spender: request.spender, amount })
+    Ok(Operation::Burn {
+        from: request.from,
+        spender: request.spender,
+        amount,
+    })
 }
 
 fn mint(request: &TransferRequest, amount: u64) -> Result<Operation, TxError> {
     if request.spender.is_some() {
-        return Err(TxError::Refused("the minter account cannot delegate mints".into()));
+        return Err(TxError::Refused(
+            "the minter account cannot delegate mints".into(),
+        ));
     }
     check_zero_fee(&request.fee)?;
-    Ok(Operation::Mint { to: request.to, amount })
+    Ok(Operation::Mint {
+        to: request.to,
+        amount,
+    })
 }
 
 fn transfer(state: &State, request: &TransferRequest, amount: u64) -> Result<Operation, TxError> {
-    let expected_fee = state.config().transfer_fee;
-    let fee = match &request.fee {
-        None => None,
-        Some(fee) if *fee == Nat::from(expected_fee) => Some(expected_fee),
-        Some(_) => return Err(TxError::BadFee { expected_fee }),
-    };
+    let fee = check_fee(&request.fee, state.config().transfer_fee)?;
     Ok(Operation::Transfer {
         from: request.from,
         to: request.to,

@@ -45,13 +45,19 @@ pub fn minter() -> Principal {
 
 /// A ledger user's default account.
 pub fn user(i: u8) -> Account {
-    Account { owner: Principal::from_slice(&[0x05, 0xE2, i]), subaccount: None }
+    Account {
+        owner: Principal::from_slice(&[0x05, 0xE2, i]),
+        subaccount: None,
+    }
 }
 
 /// ckBTC's settings: 8 decimals, fee 10, minting account [`minter`].
 pub fn ckbtc_init(initial_balances: Vec<(Account, Nat)>) -> InitArgs {
     InitArgs {
-        minting_account: Account { owner: minter(), subaccount: None },
+        minting_account: Account {
+            owner: minter(),
+            subaccount: None,
+        },
         transfer_fee: Nat::from(CKBTC_FEE),
         token_symbol: "ckBTC".into(),
         token_name: "ckBTC".into(),
@@ -333,13 +339,21 @@ impl Ledger<'_> {
     pub fn allowance(&mut self, account: Account, spender: Account) -> Allowance {
         let (a,): (Allowance,) = self
             .net
-            .query_candid(self.id, account.owner, "icrc2_allowance", (AllowanceArgs { account, spender },))
+            .query_candid(
+                self.id,
+                account.owner,
+                "icrc2_allowance",
+                (AllowanceArgs { account, spender },),
+            )
             .expect("icrc2_allowance replies");
         a
     }
 
     pub fn blocks(&mut self, start: u64, length: u64) -> GetBlocksResult {
-        let args = vec![GetBlocksArgs { start: Nat::from(start), length: Nat::from(length) }];
+        let args = vec![GetBlocksArgs {
+            start: Nat::from(start),
+            length: Nat::from(length),
+        }];
         let (r,): (GetBlocksResult,) = self
             .net
             .query_candid(self.id, controller(), "icrc3_get_blocks", (args,))
