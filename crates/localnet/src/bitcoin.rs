@@ -51,20 +51,20 @@ impl LocalNet {
         let fees = self.bitcoin().fees().clone();
         match r.method.as_str() {
             "bitcoin_get_utxos" => self.paid(r, fees.get_utxos_maximum, fees.get_utxos_base, |btc, req: GetUtxosRequest| {
-                (req.network, btc.get_utxos(req).map_err(|e| failed("get_utxos", e)))
+                btc.get_utxos(req).map_err(|e| failed("get_utxos", e))
             }),
             "bitcoin_get_balance" => self.paid(r, fees.get_balance_maximum, fees.get_balance, |btc, req: GetBalanceRequest| {
-                (req.network, btc.get_balance(req).map_err(|e| failed("get_balance", e)))
+                btc.get_balance(req).map_err(|e| failed("get_balance", e))
             }),
             "bitcoin_get_current_fee_percentiles" => self.paid(
                 r,
                 fees.get_current_fee_percentiles_maximum,
                 fees.get_current_fee_percentiles,
-                |btc, req: GetCurrentFeePercentilesRequest| (req.network, Ok(btc.get_current_fee_percentiles(req))),
+                |btc, req: GetCurrentFeePercentilesRequest| Ok(btc.get_current_fee_percentiles(req)),
             ),
             "bitcoin_get_block_headers" => {
                 self.paid(r, fees.get_block_headers_maximum, fees.get_block_headers_base, |btc, req: GetBlockHeadersRequest| {
-                    (req.network, btc.get_block_headers(req).map_err(|e| failed("get_block_headers", e)))
+                    btc.get_block_headers(req).map_err(|e| failed("get_block_headers", e))
                 })
             }
             "bitcoin_send_transaction" => self.send_transaction(r),
@@ -79,7 +79,7 @@ impl LocalNet {
         r: &Request,
         required: u128,
         fee: u128,
-        endpoint: impl FnOnce(&mut BitcoinCanister, A) -> (NetworkInRequest, Result<T, String>),
+        endpoint: impl FnOnce(&mut BitcoinCanister, A) -> Result<T, String>,
     ) -> Outcome
     where
         A: CandidType + for<'de> serde::Deserialize<'de> + HasNetwork,
@@ -92,7 +92,7 @@ impl LocalNet {
         if let Err(failure) = check_network(request.network()).and_then(|()| check_cycles(r.cycles, required)) {
             return (Err(reject(failure)), 0);
         }
-        let (_, result) = endpoint(self.bitcoin(), request);
+        let result = endpoint(self.bitcoin(), request);
         (result.map(|value| encode(&value)).map_err(|msg| reject(CallFailure::Reject(msg))), fee)
     }
 

@@ -3,6 +3,7 @@
 //! gigabytes of disk and minutes of linking on a 2-core CI machine.
 
 mod localnet_bad_input;
+mod localnet_bitcoin;
 mod localnet_calls;
 mod localnet_certification;
 mod localnet_chain_key;
