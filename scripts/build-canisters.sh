@@ -11,7 +11,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
 fi
 
 # Every workspace member that builds a canister (cdylib with ic-cdk) is listed here.
-CANISTERS=(conformance-canister)
+CANISTERS=(conformance-canister localnet-icrc-ledger)
 for dir in canisters/*/; do
     [ -f "$dir/Cargo.toml" ] || continue
     CANISTERS+=("$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n1)")

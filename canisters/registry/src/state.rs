@@ -111,6 +111,9 @@ pub struct State {
     // Heap only: rebuilt by `rebuild_indices` after an upgrade.
     pub totals: Totals,
     pub challenge_due: BTreeSet<(u64, Principal)>,
+    /// What `list_miners` filters on, per miner (heap; rebuilt on upgrade):
+    /// a filtered page scans this instead of decoding stable records.
+    pub filter_facts: std::collections::BTreeMap<Principal, MinerFacts>,
     pub probe_cursor: Option<Principal>,
     pub probe_round_running: bool,
     pub challenge_round_running: bool,
@@ -177,6 +180,7 @@ impl State {
             counters: Cell::init(memory::get(memory::COUNTERS), Cbor(Counters::default())),
             totals: Totals::default(),
             challenge_due: BTreeSet::new(),
+            filter_facts: std::collections::BTreeMap::new(),
             probe_cursor: None,
             probe_round_running: false,
             challenge_round_running: false,
@@ -192,6 +196,7 @@ impl State {
     pub fn rebuild_indices(&mut self) {
         let mut totals = Totals::default();
         let mut due = BTreeSet::new();
+        let mut facts = std::collections::BTreeMap::new();
         let interval = self
             .config()
             .challenge_interval_secs
@@ -200,10 +205,12 @@ impl State {
             let miner = entry.value().0;
             add_totals(&mut totals, &miner, 1);
             due.insert((challenge_due_at(&miner, interval), miner.principal));
+            facts.insert(miner.principal, MinerFacts::of(&miner));
         }
         totals.last_seq = self.counters().last_seq;
         self.totals = totals;
         self.challenge_due = due;
+        self.filter_facts = facts;
     }
 
     pub fn config(&self) -> Config {
@@ -280,6 +287,8 @@ impl State {
         add_totals(&mut self.totals, &miner, 1);
         self.challenge_due
             .insert((challenge_due_at(&miner, interval), miner.principal));
+        self.filter_facts
+            .insert(miner.principal, MinerFacts::of(&miner));
         self.miners.insert(miner.principal, Cbor(miner.clone()));
         miner
     }
@@ -287,6 +296,7 @@ impl State {
     /// Removes a miner; its change-feed entry becomes a tombstone.
     pub fn remove_miner(&mut self, p: &Principal) -> Option<Miner> {
         let old = self.miners.remove(p)?.0;
+        self.filter_facts.remove(p);
         let interval = self
             .config()
             .challenge_interval_secs

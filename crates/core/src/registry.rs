@@ -252,38 +252,63 @@ pub struct MinerFilter {
     pub max_price_sats: Option<u64>,
 }
 
-impl MinerFilter {
-    /// True when `miner` passes every set filter.
-    pub fn matches(&self, miner: &Miner) -> bool {
-        if let Some(status) = self.status {
-            if miner.status != status {
-                return false;
-            }
-        }
-        if let Some(min) = self.min_gpu_memory_bytes {
-            if miner.max_gpu_memory() < min {
-                return false;
-            }
-        }
-        let price = match self.workload {
-            Some(w) => match miner.price_of(w) {
-                Some(p) => Some(p),
-                None => return false,
-            },
-            None => miner
+/// What a [`MinerFilter`] looks at: small enough for the registry to keep
+/// for every miner in memory, so filtered listings don't decode records
+/// that don't match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinerFacts {
+    /// Liveness and standing.
+    pub status: MinerStatus,
+    /// Largest memory of one GPU card.
+    pub max_gpu_memory: u64,
+    /// Asking price per offered workload.
+    pub prices: Vec<(WorkloadKind, u64)>,
+}
+
+impl MinerFacts {
+    /// The facts of `miner`.
+    pub fn of(miner: &Miner) -> Self {
+        Self {
+            status: miner.status,
+            max_gpu_memory: miner.max_gpu_memory(),
+            prices: miner
                 .profile
                 .offers
                 .iter()
-                .map(|o| o.price_sats_per_unit)
-                .min(),
-        };
-        if let Some(max) = self.max_price_sats {
-            match price {
-                Some(p) if p <= max => {}
-                _ => return false,
-            }
+                .map(|o| (o.workload, o.price_sats_per_unit))
+                .collect(),
         }
-        true
+    }
+}
+
+impl MinerFilter {
+    /// True when `miner` passes every set filter.
+    pub fn matches(&self, miner: &Miner) -> bool {
+        self.matches_facts(&MinerFacts::of(miner))
+    }
+
+    /// True when a miner with these facts passes every set filter.
+    pub fn matches_facts(&self, facts: &MinerFacts) -> bool {
+        if self.status.is_some_and(|status| facts.status != status) {
+            return false;
+        }
+        if self
+            .min_gpu_memory_bytes
+            .is_some_and(|min| facts.max_gpu_memory < min)
+        {
+            return false;
+        }
+        let price = match self.workload {
+            Some(w) => match facts.prices.iter().find(|(kind, _)| *kind == w) {
+                Some((_, p)) => Some(*p),
+                None => return false,
+            },
+            None => facts.prices.iter().map(|(_, p)| *p).min(),
+        };
+        match self.max_price_sats {
+            Some(max) => price.is_some_and(|p| p <= max),
+            None => true,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use localnet::{Config as NetConfig, LocalNet, OutcallMode};
 use std::time::{Duration, Instant};
 use tensormine_integration_tests::registry::*;
 use tensormine_integration_tests::worker::LoopbackWorker;
-use tensormine_integration_tests::{controller, stranger};
+use tensormine_integration_tests::stranger;
 
 const PROBES: u32 = 1_000;
 /// The goal for one `list_miners` page.
@@ -85,12 +85,6 @@ fn list_page(net: &mut LocalNet, c: Principal, filter: MinerFilter) -> (usize, u
     (page.miners.len(), used)
 }
 
-fn set_config(net: &mut LocalNet, c: Principal, update: ConfigUpdate) {
-    let (r,): (Result<Config, ConfigError>,) =
-        net.update_candid(c, controller(), "set_config", (update,)).unwrap();
-    r.unwrap();
-}
-
 fn bench_registry(miners: u32) {
     let mut net = LocalNet::with_config(NetConfig {
         outcalls: OutcallMode::Mock,
@@ -101,7 +95,7 @@ fn bench_registry(miners: u32) {
         ConfigUpdate {
             probe_interval_secs: Some(3_600),
             probes_per_round: Some(PROBES),
-            challenge_round_secs: Some(10 * 365 * 86_400),
+            challenge_round_secs: Some(86_400),
             max_miners: Some(miners as u64),
             ..Default::default()
         },
@@ -179,7 +173,7 @@ fn bench_challenge() {
             local: Some(true),
             challenge_n: Some(1024),
             challenge_rows: Some(16),
-            challenge_round_secs: Some(10 * 365 * 86_400),
+            challenge_round_secs: Some(86_400),
             ..Default::default()
         },
     );
