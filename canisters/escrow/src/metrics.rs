@@ -2,65 +2,18 @@
 //! served by the `http_request` query.
 
 use crate::state::read_state;
-use candid::CandidType;
-use serde::Deserialize;
-use serde_bytes::ByteBuf;
 use std::fmt::Write;
 
-#[derive(CandidType, Deserialize, Debug, Clone)]
-pub struct HttpRequest {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: ByteBuf,
-}
-
-#[derive(CandidType, Deserialize, Debug, Clone)]
-pub struct HttpResponse {
-    pub status_code: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: ByteBuf,
-}
-
-fn response(status_code: u16, content_type: &str, body: String) -> HttpResponse {
-    HttpResponse {
-        status_code,
-        headers: vec![
-            ("content-type".into(), content_type.into()),
-            ("content-length".into(), body.len().to_string()),
-        ],
-        body: ByteBuf::from(body.into_bytes()),
-    }
-}
+pub use tensormine_core::http::{HttpRequest, HttpResponse};
 
 pub fn http_request(request: HttpRequest) -> HttpResponse {
-    let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
-    match path {
-        "/metrics" => response(200, "text/plain; version=0.0.4", metrics()),
-        "/logs" => {
-            let limit = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("limit="))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(100)
-                .min(1_000);
-            response(200, "application/x-ndjson", logs(limit))
-        }
-        _ => response(
-            404,
-            "text/plain",
-            "not found: try /metrics or /logs\n".into(),
-        ),
-    }
+    tensormine_core::http::serve(&request, metrics, logs)
 }
 
 pub fn metrics() -> String {
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
+        tensormine_core::http::write_gauge(&mut out, name, help, value)
     };
     read_state(|s| {
         let t = s.totals();

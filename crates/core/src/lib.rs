@@ -18,6 +18,7 @@
 pub mod api;
 pub mod digest;
 pub mod encoding;
+pub mod http;
 pub mod merkle;
 pub mod prng;
 pub mod registry;
