@@ -4,6 +4,7 @@
 //! No product code lives here.
 
 pub mod conformance;
+pub mod escrow;
 pub mod ledger;
 pub mod loopback;
 pub mod pocket;
