@@ -17,6 +17,27 @@ pub struct ConfigUpdate {
     pub router: Option<Option<Principal>>,
     pub ckbtc_ledger: Option<Option<Principal>>,
     pub ckbtc_fee: Option<Sats>,
+    pub btc_network: Option<BtcNetwork>,
+    pub ecdsa_key_name: Option<String>,
+    pub btc_min_confirmations: Option<u32>,
+    pub btc_batch_min_requests: Option<u32>,
+}
+
+#[derive(CandidType, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BtcNetwork {
+    Mainnet,
+    Testnet,
+    Regtest,
+}
+
+/// The fields of `BtcBatchInfo` the tests read.
+#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BtcBatchInfo {
+    pub id: u64,
+    pub txids: Vec<String>,
+    pub fee: Sats,
+    pub inputs: u32,
+    pub last_error: Option<String>,
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone)]

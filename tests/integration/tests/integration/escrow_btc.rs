@@ -1,0 +1,104 @@
+//! The escrow's native-BTC path on localnet: a deposit to the principal's
+//! derived address on the simulated regtest chain is credited once; a
+//! withdrawal is batched, signed input by input with localnet's threshold
+//! ECDSA, and accepted by the Bitcoin canister, which verifies every input
+//! with Bitcoin Core's consensus code; once mined, the payout is final and
+//! the books balance.
+
+use candid::{Principal, Reserved};
+use localnet::LocalNet;
+use std::time::Duration;
+use tensormine_integration_tests::controller;
+use tensormine_integration_tests::escrow::*;
+
+const DEPOSIT: u64 = 200_000;
+const PAYOUT: u64 = 50_000;
+
+fn developer() -> Principal {
+    Principal::from_slice(&[0x05, 0xE2, 0x42])
+}
+
+fn btc_escrow(net: &mut LocalNet) -> Principal {
+    install_escrow(
+        net,
+        ConfigUpdate {
+            btc_network: Some(BtcNetwork::Regtest),
+            ecdsa_key_name: Some("dfx_test_key".into()),
+            btc_min_confirmations: Some(1),
+            btc_batch_min_requests: Some(1),
+            ..Default::default()
+        },
+    )
+}
+
+fn balance(net: &mut LocalNet, escrow: Principal, owner: Principal) -> Balance {
+    let (b,): (Balance,) = net.query_candid(escrow, owner, "get_balance", (owner,)).unwrap();
+    b
+}
+
+fn timer_round(net: &mut LocalNet) {
+    net.advance_time(Duration::from_secs(60));
+    net.tick();
+}
+
+#[test]
+fn deposit_then_batched_payout_passes_consensus_checks_and_settles() {
+    let mut net = LocalNet::new();
+    let escrow = btc_escrow(&mut net);
+    let (address,): (Result<String, Reserved>,) = net
+        .update_candid(escrow, developer(), "get_btc_deposit_address", (None::<Principal>,))
+        .unwrap();
+    let address = address.expect("deposit address");
+    assert!(address.starts_with("bcrt1q"), "{address}");
+
+    net.bitcoin_send_to(&address, DEPOSIT).unwrap();
+    let miner_reward = net.bitcoin_wallet_address();
+    net.bitcoin_mine_blocks(1, &miner_reward).unwrap();
+    let update = |net: &mut LocalNet| {
+        let (r,): (Result<Reserved, Reserved>,) = net
+            .update_candid(escrow, developer(), "update_btc_balance", ())
+            .unwrap();
+        r.expect("update_btc_balance");
+    };
+    update(&mut net);
+    update(&mut net); // the same UTXO again: credited once
+    assert_eq!(balance(&mut net, escrow, developer()).available, DEPOSIT);
+
+    let payee = net.bitcoin_wallet_address();
+    let (r,): (Result<Reserved, Reserved>,) = net
+        .update_candid(escrow, developer(), "withdraw_btc", (payee.clone(), PAYOUT))
+        .unwrap();
+    r.expect("withdraw_btc");
+    assert_eq!(balance(&mut net, escrow, developer()).available, DEPOSIT - PAYOUT);
+
+    timer_round(&mut net);
+    let (batches,): (Vec<BtcBatchInfo>,) = net
+        .query_candid(escrow, controller(), "get_btc_batches", ())
+        .unwrap();
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert_eq!(batches[0].last_error, None, "{batches:?}");
+    let mempool = net.bitcoin_mempool();
+    assert_eq!(mempool.len(), 1, "the signed payout passed the consensus checks");
+
+    net.bitcoin_mine_blocks(1, &miner_reward).unwrap();
+    timer_round(&mut net);
+    let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+    assert_eq!((totals.deposits, totals.withdrawals), (DEPOSIT, PAYOUT));
+    let (ok,): (Result<(), String>,) = net
+        .query_candid(escrow, controller(), "check_invariants", ())
+        .unwrap();
+    ok.expect("conservation invariant");
+    let (batches,): (Vec<BtcBatchInfo>,) = net
+        .query_candid(escrow, controller(), "get_btc_batches", ())
+        .unwrap();
+    assert!(batches.is_empty(), "finalised batches leave the open list: {batches:?}");
+    // The payee got the payout minus its share of the network fee.
+    let paid: u64 = net
+        .bitcoin_utxos(&payee)
+        .unwrap()
+        .iter()
+        .filter(|u| u.value < 1_000_000)
+        .map(|u| u.value)
+        .sum();
+    assert!(paid > PAYOUT - 5_000 && paid < PAYOUT, "payee received {paid}");
+}
