@@ -102,3 +102,63 @@ fn deposit_then_batched_payout_passes_consensus_checks_and_settles() {
         .sum();
     assert!(paid > PAYOUT - 5_000 && paid < PAYOUT, "payee received {paid}");
 }
+
+/// A regtest P2WPKH address of test key `i` (distinct payees).
+fn payee(i: u32) -> String {
+    use localnet::localnet_services::bitcoin::rust_bitcoin::{
+        secp256k1, Address, CompressedPublicKey, Network,
+    };
+    let mut secret = [0x11u8; 32];
+    secret[..4].copy_from_slice(&i.to_be_bytes());
+    let key = secp256k1::SecretKey::from_slice(&secret).unwrap();
+    let public = CompressedPublicKey(key.public_key(&secp256k1::Secp256k1::new()));
+    Address::p2wpkh(&public, Network::Regtest).to_string()
+}
+
+#[test]
+fn one_hundred_withdrawals_are_paid_by_one_consensus_valid_transaction() {
+    let mut net = LocalNet::new();
+    let escrow = btc_escrow(&mut net);
+    let (address,): (Result<String, Reserved>,) = net
+        .update_candid(escrow, developer(), "get_btc_deposit_address", (None::<Principal>,))
+        .unwrap();
+    net.bitcoin_send_to(&address.unwrap(), 10_000_000).unwrap();
+    let reward = net.bitcoin_wallet_address();
+    net.bitcoin_mine_blocks(1, &reward).unwrap();
+    let (r,): (Result<Reserved, Reserved>,) = net
+        .update_candid(escrow, developer(), "update_btc_balance", ())
+        .unwrap();
+    r.unwrap();
+    for i in 0..100 {
+        let (r,): (Result<Reserved, Reserved>,) = net
+            .update_candid(escrow, developer(), "withdraw_btc", (payee(i), 20_000u64))
+            .unwrap();
+        r.unwrap_or_else(|_| panic!("withdrawal {i} refused"));
+    }
+    timer_round(&mut net);
+    let mempool = net.bitcoin_mempool();
+    assert_eq!(mempool.len(), 1, "one transaction pays all 100");
+    let tx = &mempool[0];
+    assert_eq!(tx.tx.output.len(), 101, "100 payouts and the change");
+    let per_payout = tx.vsize as f64 / 100.0;
+    println!(
+        "100 payouts: {} vbytes = {per_payout:.2} vbytes per payout, {} inputs (one signature each), fee {} sat",
+        tx.vsize,
+        tx.tx.input.len(),
+        tx.fee.to_sat()
+    );
+    assert!(per_payout <= 32.5, "{per_payout} vbytes per payout");
+    net.bitcoin_mine_blocks(1, &reward).unwrap();
+    timer_round(&mut net);
+    let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+    assert_eq!(totals.withdrawals, 100 * 20_000);
+    for i in [0, 57, 99] {
+        let utxos = net.bitcoin_utxos(&payee(i)).unwrap();
+        assert_eq!(utxos.len(), 1);
+        assert!(utxos[0].value < 20_000 && utxos[0].value > 19_000, "{}", utxos[0].value);
+    }
+    let (ok,): (Result<(), String>,) = net
+        .query_candid(escrow, controller(), "check_invariants", ())
+        .unwrap();
+    ok.expect("conservation invariant");
+}
