@@ -162,3 +162,82 @@ fn one_hundred_withdrawals_are_paid_by_one_consensus_valid_transaction() {
         .unwrap();
     ok.expect("conservation invariant");
 }
+
+fn funded_escrow(net: &mut LocalNet, sats: u64) -> Principal {
+    let escrow = btc_escrow(net);
+    let (address,): (Result<String, Reserved>,) = net
+        .update_candid(escrow, developer(), "get_btc_deposit_address", (None::<Principal>,))
+        .unwrap();
+    net.bitcoin_send_to(&address.unwrap(), sats).unwrap();
+    let reward = net.bitcoin_wallet_address();
+    net.bitcoin_mine_blocks(1, &reward).unwrap();
+    let (r,): (Result<Reserved, Reserved>,) = net
+        .update_candid(escrow, developer(), "update_btc_balance", ())
+        .unwrap();
+    r.unwrap();
+    escrow
+}
+
+#[test]
+fn a_stuck_payout_survives_an_upgrade_is_replaced_by_fee_and_settles() {
+    let mut net = LocalNet::new();
+    let escrow = funded_escrow(&mut net, 1_000_000);
+    let (r,): (Result<Reserved, Reserved>,) = net
+        .update_candid(escrow, developer(), "withdraw_btc", (payee(1), 100_000u64))
+        .unwrap();
+    r.unwrap();
+    timer_round(&mut net);
+    let first = net.bitcoin_mempool();
+    assert_eq!(first.len(), 1);
+    // An upgrade while the batch is in flight keeps it (and its signing paths).
+    net.upgrade_canister(escrow, escrow_wasm(), tensormine_integration_tests::encode((None::<EscrowArg>,)))
+        .expect("upgrade");
+    // Nobody mines it; after the resubmission delay (1 h) the escrow bumps the fee.
+    net.advance_time(Duration::from_secs(3_600));
+    net.tick();
+    let second = net.bitcoin_mempool();
+    assert_eq!(second.len(), 1, "the replacement evicted the original (BIP125)");
+    assert_ne!(second[0].tx.compute_txid(), first[0].tx.compute_txid());
+    assert!(second[0].fee > first[0].fee);
+    let (batches,): (Vec<BtcBatchInfo>,) = net
+        .query_candid(escrow, controller(), "get_btc_batches", ())
+        .unwrap();
+    assert_eq!(batches[0].txids.len(), 2, "{batches:?}");
+    let reward = net.bitcoin_wallet_address();
+    net.bitcoin_mine_blocks(1, &reward).unwrap();
+    timer_round(&mut net);
+    let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+    assert_eq!(totals.withdrawals, 100_000);
+    let (ok,): (Result<(), String>,) = net
+        .query_candid(escrow, controller(), "check_invariants", ())
+        .unwrap();
+    ok.expect("conservation invariant");
+}
+
+#[test]
+fn malformed_and_wrong_network_addresses_are_refused_and_nothing_is_debited() {
+    let mut net = LocalNet::new();
+    let escrow = funded_escrow(&mut net, 100_000);
+    for bad in [
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", // mainnet
+        "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", // testnet
+        "bcrt1qnot-an-address",
+        "",
+    ] {
+        let (r,): (Result<Reserved, Reserved>,) = net
+            .update_candid(escrow, developer(), "withdraw_btc", (bad.to_string(), 20_000u64))
+            .unwrap();
+        assert!(r.is_err(), "{bad:?} was accepted");
+    }
+    let stranger = Principal::from_slice(&[0x0B, 0xAD]);
+    let (r,): (Result<Reserved, Reserved>,) = net
+        .update_candid(escrow, stranger, "withdraw_btc", (payee(2), 20_000u64))
+        .unwrap();
+    assert!(r.is_err(), "a principal without funds cannot withdraw");
+    let (r,): (Result<Reserved, Reserved>,) = net
+        .update_candid(escrow, Principal::anonymous(), "withdraw_btc", (payee(2), 20_000u64))
+        .unwrap();
+    assert!(r.is_err(), "anonymous callers are refused");
+    assert_eq!(balance(&mut net, escrow, developer()).available, 100_000);
+    assert!(net.bitcoin_mempool().is_empty());
+}

@@ -201,3 +201,76 @@ fn an_upgrade_keeps_balances_and_holds() {
     assert_eq!(m.balance(developer).available, 30_000);
     m.invariants_hold();
 }
+
+#[test]
+fn authorization_matrix_over_the_router_and_controller_endpoints() {
+    let mut m = market();
+    let developer = ledger::user(1).owner;
+    m.deposit(developer, 10_000).unwrap();
+    let job = || "job-auth".to_string();
+    for caller in [developer, Principal::anonymous(), controller()] {
+        let (r,): (Result<Hold, HoldError>,) = m
+            .net
+            .update_candid(m.escrow, caller, "hold", (job(), developer, 1_000u64))
+            .unwrap();
+        assert!(matches!(r, Err(HoldError::NotRouter | HoldError::AnonymousCaller)), "{caller}: {r:?}");
+        let (r,): (Result<Settlement, ReleaseError>,) = m
+            .net
+            .update_candid(m.escrow, caller, "release", (job(), Vec::<(Principal, u64)>::new(), 0u64))
+            .unwrap();
+        assert!(matches!(r, Err(ReleaseError::NotRouter | ReleaseError::AnonymousCaller)), "{caller}: {r:?}");
+        let (r,): (Result<Settlement, RefundError>,) = m
+            .net
+            .update_candid(m.escrow, caller, "refund", (job(),))
+            .unwrap();
+        assert_eq!(r, Err(RefundError::NotRouter), "{caller}");
+        let (r,): (Result<OtherError, OtherError>,) = m
+            .net
+            .update_candid(m.escrow, caller, "slash", (developer, 1u64, caller, job()))
+            .unwrap();
+        assert!(r.is_err(), "{caller} slashed");
+    }
+    for caller in [developer, router(), Principal::anonymous()] {
+        let (r,): (Result<OtherError, OtherError>,) = m
+            .net
+            .update_candid(m.escrow, caller, "set_config", (ConfigUpdate::default(),))
+            .unwrap();
+        assert!(r.is_err(), "{caller} changed the configuration");
+        let (r,): (Result<OtherError, OtherError>,) = m
+            .net
+            .update_candid(m.escrow, caller, "withdraw_treasury", (1u64,))
+            .unwrap();
+        assert!(r.is_err(), "{caller} withdrew the treasury");
+    }
+    assert_eq!(m.balance(developer).available, 10_000);
+    m.invariants_hold();
+}
+
+#[test]
+fn instructions_and_cycles_per_hold_and_release() {
+    let mut m = market();
+    let developer = ledger::user(1).owner;
+    let miner = Principal::from_slice(&[0x3A, 0x1E, 0x0A]);
+    m.deposit(developer, 100_000).unwrap();
+    let before = m.net.cycle_balance(m.escrow);
+    let (r,): (Result<Hold, HoldError>,) = m
+        .net
+        .update_candid(m.escrow, router(), "hold", ("job-cost".to_string(), developer, 50_000u64))
+        .unwrap();
+    r.unwrap();
+    let after_hold = m.net.cycle_balance(m.escrow);
+    let (r,): (Result<Settlement, ReleaseError>,) = m
+        .net
+        .update_candid(m.escrow, router(), "release", ("job-cost".to_string(), vec![(miner, 40_000u64)], 2_000u64))
+        .unwrap();
+    r.unwrap();
+    let after_release = m.net.cycle_balance(m.escrow);
+    let hold = m.net.last_message(m.escrow, "update hold").unwrap().instructions;
+    let release = m.net.last_message(m.escrow, "update release").unwrap().instructions;
+    println!(
+        "hold: {hold} instructions, {} cycles; release: {release} instructions, {} cycles (incl. ingress induction)",
+        before - after_hold,
+        after_hold - after_release
+    );
+    assert!(hold > 0 && release > 0 && hold < 50_000_000 && release < 50_000_000);
+}
