@@ -209,6 +209,9 @@ pub struct LocalNet {
     pub(crate) keys: ThresholdKeys,
     pub(crate) costs: Arc<CostSchedule>,
     pub(crate) live_client: LiveClient,
+    /// Fault injection: canister → how many more callbacks run normally
+    /// before one traps (see [`LocalNet::trap_callback`]).
+    trap_callback_after: BTreeMap<Principal, u32>,
     pub(crate) subnet_id: Principal,
     pub(crate) module_cache: HashMap<[u8; 32], Arc<PreparedModule>>,
     /// Bumped on every install/reinstall/uninstall, per canister.
@@ -272,6 +275,7 @@ impl LocalNet {
             keys: ThresholdKeys::new(),
             costs: Arc::new(CostSchedule::new(config.subnet_size as u32)),
             live_client,
+            trap_callback_after: BTreeMap::new(),
             subnet_id,
             module_cache: HashMap::new(),
             module_epochs: HashMap::new(),
@@ -829,7 +833,8 @@ impl LocalNet {
             Ok(_) => (ApiType::ReplyCallback, callback.call.on_reply, "reply callback"),
             Err(_) => (ApiType::RejectCallback, callback.call.on_reject, "reject callback"),
         };
-        let mut ctx = self.base_ctx(canister, api, UPDATE_INSTRUCTION_LIMIT);
+        let limit = if self.injected_trap_due(canister) { 0 } else { UPDATE_INSTRUCTION_LIMIT };
+        let mut ctx = self.base_ctx(canister, api, limit);
         ctx.caller = caller;
         ctx.cycles_available = available;
         ctx.already_responded = responded;
@@ -849,6 +854,29 @@ impl LocalNet {
             }
         }
         self.finish_message(canister, callback.context, exec);
+    }
+
+    /// Fault injection for tests: after `skip` more reply/reject callbacks of
+    /// `canister` run normally, the next one traps on its first instruction
+    /// (it gets an instruction limit of 0), exactly as a canister that traps
+    /// after an `await`: the callback's changes roll back, `call_on_cleanup`
+    /// runs, and what the canister committed before the await stays.
+    pub fn trap_callback(&mut self, canister: Principal, skip: u32) {
+        self.trap_callback_after.insert(canister, skip);
+    }
+
+    fn injected_trap_due(&mut self, canister: Principal) -> bool {
+        match self.trap_callback_after.get_mut(&canister) {
+            Some(0) => {
+                self.trap_callback_after.remove(&canister);
+                true
+            }
+            Some(n) => {
+                *n -= 1;
+                false
+            }
+            None => false,
+        }
     }
 
     /// The spec's cleanup: after a callback traps (its changes rolled back),

@@ -241,3 +241,44 @@ fn malformed_and_wrong_network_addresses_are_refused_and_nothing_is_debited() {
     assert_eq!(balance(&mut net, escrow, developer()).available, 100_000);
     assert!(net.bitcoin_mempool().is_empty());
 }
+
+#[test]
+fn a_trap_after_any_await_of_a_payout_round_loses_and_duplicates_nothing() {
+    // The payout round awaits the Bitcoin canister and the signing API several
+    // times; a trap after each of them in turn must leave the escrow able to
+    // finish: exactly one payout on chain, books balanced. `skip` walks the
+    // round's callbacks until the round has no more.
+    for skip in 0.. {
+        let mut net = LocalNet::new();
+        let escrow = funded_escrow(&mut net, 1_000_000);
+        let (r,): (Result<Reserved, Reserved>,) = net
+            .update_candid(escrow, developer(), "withdraw_btc", (payee(7), 100_000u64))
+            .unwrap();
+        r.unwrap();
+        net.trap_callback(escrow, skip);
+        timer_round(&mut net);
+        let trapped = net
+            .message_log()
+            .iter()
+            .any(|m| m.canister == escrow && m.trapped && m.kind.ends_with("callback"));
+        if !trapped {
+            assert!(skip >= 4, "the payout round awaits at least 4 times, saw {skip}");
+            break;
+        }
+        for _ in 0..3 {
+            timer_round(&mut net);
+        }
+        assert_eq!(net.bitcoin_mempool().len(), 1, "skip {skip}: one payout transaction");
+        let reward = net.bitcoin_wallet_address();
+        net.bitcoin_mine_blocks(1, &reward).unwrap();
+        timer_round(&mut net);
+        let utxos = net.bitcoin_utxos(&payee(7)).unwrap();
+        assert_eq!(utxos.len(), 1, "skip {skip}: paid once");
+        let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+        assert_eq!(totals.withdrawals, 100_000, "skip {skip}");
+        let (ok,): (Result<(), String>,) = net
+            .query_candid(escrow, controller(), "check_invariants", ())
+            .unwrap();
+        ok.unwrap_or_else(|e| panic!("skip {skip}: {e}"));
+    }
+}
