@@ -101,23 +101,15 @@ fn metrics() -> String {
         );
     });
     #[cfg(target_arch = "wasm32")]
-    {
-        gauge(
-            "registry_stable_memory_bytes",
-            "Stable memory size.",
-            (ic_cdk::stable::stable_size() * 65_536).to_string(),
-        );
-        gauge(
-            "registry_heap_memory_bytes",
-            "Heap size.",
-            (core::arch::wasm32::memory_size(0) * 65_536).to_string(),
-        );
-        gauge(
-            "registry_cycle_balance",
-            "Cycle balance.",
-            ic_cdk::api::canister_cycle_balance().to_string(),
-        );
-    }
+    tensormine_core::http::write_canister_gauges(
+        &mut out,
+        "registry",
+        &tensormine_core::http::CanisterGauges {
+            stable_memory_bytes: ic_cdk::stable::stable_size() * 65_536,
+            heap_memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
+            cycle_balance: ic_cdk::api::canister_cycle_balance(),
+        },
+    );
     out
 }
 
