@@ -12,6 +12,8 @@
 //!   floating-point tolerances that are sound for f32 GEMM.
 //! * [`signing`] — the domain-separated digests a worker signs with ed25519,
 //!   and their verification.
+//! * [`receipt`] — job receipts in an append-only RFC 6962 log, signed
+//!   batches, and offline verification of a receipt proof.
 //! * [`api`] — the worker's HTTP API request/response types (JSON).
 //! * [`digest`], [`encoding`] — 32-byte digests in hex, float arrays in base64.
 
@@ -21,6 +23,7 @@ pub mod encoding;
 pub mod http;
 pub mod merkle;
 pub mod prng;
+pub mod receipt;
 pub mod registry;
 pub mod signing;
 pub mod verify;
