@@ -12,6 +12,9 @@
 //!   floating-point tolerances that are sound for f32 GEMM.
 //! * [`signing`] — the domain-separated digests a worker signs with ed25519,
 //!   and their verification.
+//! * [`matching`] — the router's miner-matching index: eligible miners by
+//!   workload, price and GPU memory, a seeded score-weighted pick with
+//!   distinct owners, in a bounded number of steps.
 //! * [`api`] — the worker's HTTP API request/response types (JSON).
 //! * [`digest`], [`encoding`] — 32-byte digests in hex, float arrays in base64.
 
@@ -19,6 +22,7 @@ pub mod api;
 pub mod digest;
 pub mod encoding;
 pub mod http;
+pub mod matching;
 pub mod merkle;
 pub mod prng;
 pub mod registry;
