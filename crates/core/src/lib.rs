@@ -14,6 +14,11 @@
 //!   and their verification.
 //! * [`receipt`] — job receipts in an append-only RFC 6962 log, signed
 //!   batches, and offline verification of a receipt proof.
+//! * [`matching`] — the router's miner-matching index: eligible miners by
+//!   workload, price and GPU memory, a seeded score-weighted pick with
+//!   distinct owners, in a bounded number of steps.
+//! * [`router`] — the router's candid types (job requests, tiers, views,
+//!   errors, configuration) and the pricing units.
 //! * [`api`] — the worker's HTTP API request/response types (JSON).
 //! * [`digest`], [`encoding`] — 32-byte digests in hex, float arrays in base64.
 
@@ -21,10 +26,12 @@ pub mod api;
 pub mod digest;
 pub mod encoding;
 pub mod http;
+pub mod matching;
 pub mod merkle;
 pub mod prng;
 pub mod receipt;
 pub mod registry;
+pub mod router;
 pub mod signing;
 pub mod verify;
 
