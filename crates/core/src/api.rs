@@ -148,6 +148,12 @@ pub enum MatrixSource {
         /// 32-byte seed.
         seed: Digest32,
     },
+    /// Carried in the request itself (small operands: the router's inline
+    /// inputs), row-major, exactly rows·cols values.
+    Inline {
+        /// The values (base64 of little-endian f32 on the wire).
+        data: F32Array,
+    },
     /// Downloaded: raw little-endian f32, row-major, exactly rows·cols·4 bytes.
     Url {
         /// http(s) URL.

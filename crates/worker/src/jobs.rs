@@ -378,7 +378,22 @@ impl JobManager {
                 format!("matmul {}×{}×{} needs {needed} bytes for A, B and C; this worker allows {allowed}", spec.m, spec.k, spec.n),
             ));
         }
-        for (name, source) in [("a", &spec.a), ("b", &spec.b)] {
+        let operands = [
+            ("a", &spec.a, spec.m as u64 * spec.k as u64),
+            ("b", &spec.b, spec.k as u64 * spec.n as u64),
+        ];
+        for (name, source, values) in operands {
+            if let MatrixSource::Inline { data } = source {
+                if data.0.len() as u64 != values {
+                    return Err(Failure::bad_request(
+                        "operand_size_mismatch",
+                        format!(
+                            "inline operand {name} has {} values, the dimensions need {values}",
+                            data.0.len()
+                        ),
+                    ));
+                }
+            }
             if let MatrixSource::Url { url, .. } = source {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(Failure::bad_request(
@@ -631,6 +646,7 @@ impl JobManager {
     ) -> anyhow::Result<Vec<f32>> {
         match source {
             MatrixSource::Seeded { seed } => Ok(prng::matrix(&seed.0, stream, rows, cols)),
+            MatrixSource::Inline { data } => Ok(data.0.clone()),
             MatrixSource::Url { sha256, .. } => {
                 let bytes = self.inner.store.read_file(job_id, &format!("{name}.bin"))?;
                 anyhow::ensure!(

@@ -517,6 +517,49 @@ async fn url_operands_are_checked_against_sha256() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_operands_give_the_seeded_result_and_are_size_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = TestWorker::start(dir.path(), None);
+    let (m, k, n) = (6u32, 5u32, 4u32);
+    let a_values = prng::matrix(&[1; 32], STREAM_A, m as usize, k as usize);
+    let inline = |id: &str, values: Vec<f32>| JobRequest {
+        job_id: id.into(),
+        spec: JobSpec::Matmul(MatmulSpec {
+            m,
+            k,
+            n,
+            a: MatrixSource::Inline {
+                data: tensormine_core::encoding::F32Array(values),
+            },
+            b: seeded(2),
+        }),
+    };
+    assert_eq!(
+        w.post("/v1/jobs", &inline("inline-ok", a_values.clone())).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.post("/v1/jobs", &matmul_request("seeded", m, k, n)).await.0,
+        StatusCode::OK
+    );
+    let (via_inline, via_seed) = (
+        w.wait_final("inline-ok").await,
+        w.wait_final("seeded").await,
+    );
+    assert_eq!(
+        via_inline.result.unwrap().commitment,
+        via_seed.result.unwrap().commitment
+    );
+    let msg = expect_error(
+        w.post("/v1/jobs", &inline("inline-short", a_values[1..].to_vec()))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "operand_size_mismatch",
+    );
+    assert!(msg.contains("29 values") && msg.contains("30"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_survive_a_restart_resumed_or_reported_failed() {
     let dir = tempfile::tempdir().unwrap();
     let request = matmul_request("persist", 20, 10, 5);

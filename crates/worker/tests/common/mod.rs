@@ -120,7 +120,9 @@ pub fn seeded(byte: u8) -> MatrixSource {
 fn seed_of(source: &MatrixSource) -> [u8; 32] {
     match source {
         MatrixSource::Seeded { seed } => seed.0,
-        MatrixSource::Url { .. } => panic!("canister-side check needs seeded operands"),
+        MatrixSource::Url { .. } | MatrixSource::Inline { .. } => {
+            panic!("canister-side check needs seeded operands")
+        }
     }
 }
 
