@@ -14,9 +14,9 @@ use tensormine_core::api::{
     challenge_response_size, CapabilityChallenge, CapabilityCommitment, ChallengeRequest,
     ChallengeResponse,
 };
-use tensormine_core::prng::{self, STREAM_A, STREAM_B};
-use tensormine_core::verify::{check_rows, freivalds, seeded_rows, SampledRow, Shape, Tolerance};
-use tensormine_core::{merkle, signing, Digest32};
+use tensormine_core::api::JobSpec;
+use tensormine_core::challenge::{check_matmul_answer, r_seed, sample_rows};
+use tensormine_core::{signing, Digest32};
 
 /// The coarsest the canister's clock can be trusted for a round trip (the
 /// IC's block time): elapsed times are rounded up to it, so the recorded
@@ -71,32 +71,6 @@ pub fn check_commitment(
     Ok(c)
 }
 
-/// Rows to open: `s` distinct indices below `n` drawn from `rand`.
-pub fn sample_rows(rand: &[u8; 32], n: u32, s: u32) -> Vec<u64> {
-    let s = s.min(n) as usize;
-    let mut rows = Vec::with_capacity(s);
-    let mut counter = 0u64;
-    while rows.len() < s {
-        let mut input = rand.to_vec();
-        input.extend_from_slice(b"tensormine/challenge-rows");
-        input.extend_from_slice(&counter.to_le_bytes());
-        let d = Digest32::sha256(&input);
-        let v = u64::from_le_bytes(d.0[..8].try_into().expect("8 bytes")) % n as u64;
-        if !rows.contains(&v) {
-            rows.push(v);
-        }
-        counter += 1;
-    }
-    rows
-}
-
-/// The Freivalds vector's seed, domain-separated from the row sample.
-pub fn r_seed(rand: &[u8; 32]) -> Digest32 {
-    let mut input = rand.to_vec();
-    input.extend_from_slice(b"tensormine/challenge-r");
-    Digest32::sha256(&input)
-}
-
 /// Checks the opened rows and `y` against the commitment and the seeded inputs.
 pub fn check_answer(
     challenge: &CapabilityChallenge,
@@ -116,53 +90,10 @@ pub fn check_answer(
     }
     let a: ChallengeResponse =
         serde_json::from_slice(&r.body).map_err(|e| format!("malformed challenge answer: {e}"))?;
-    let n = challenge.n as usize;
-    let root = commitment.result.commitment.merkle_root;
-    if a.merkle_root != root {
-        return Err("answer opens another Merkle root".into());
-    }
-    if a.rows.len() != request.rows.len() {
-        return Err(format!(
-            "{} rows opened, {} asked",
-            a.rows.len(),
-            request.rows.len()
-        ));
-    }
-    let seed = challenge.seed.0;
-    let mut samples = Vec::with_capacity(a.rows.len());
-    for (row, &want) in a.rows.iter().zip(&request.rows) {
-        if row.index != want || row.values.0.len() != n {
-            return Err(format!(
-                "opened row {} is not row {want} of length {n}",
-                row.index
-            ));
-        }
-        if !merkle::verify_row(&root, n as u64, row.index, &row.values.0, &row.path) {
-            return Err(format!(
-                "row {} does not open against the committed root",
-                row.index
-            ));
-        }
-        samples.push(SampledRow {
-            index: row.index as usize,
-            a_row: prng::matrix_row(&seed, STREAM_A, n, row.index as usize),
-            claimed: row.values.0.clone(),
-        });
-    }
-    let shape = Shape { m: n, k: n, n };
-    let tolerance = Tolerance::for_inner_dim(n);
-    let rv = prng::challenge_vector(&request.r_seed.0, n);
-    freivalds(
-        shape,
-        seeded_rows(seed, STREAM_A, n),
-        seeded_rows(seed, STREAM_B, n),
-        &rv,
-        &a.y.0,
-        &tolerance,
-    )
-    .map_err(|e| e.to_string())?;
-    check_rows(shape, &samples, seeded_rows(seed, STREAM_B, n), &tolerance)
-        .map_err(|e| e.to_string())
+    let JobSpec::Matmul(spec) = challenge.spec() else {
+        unreachable!("a capability challenge is a matmul")
+    };
+    check_matmul_answer(&spec, &commitment.result.commitment.merkle_root, request, &a)
 }
 
 /// Runs the whole challenge against one miner; `Err` when it could not run.
@@ -226,7 +157,7 @@ async fn attempt<R: Runtime>(
     }
     let request = ChallengeRequest {
         r_seed: r_seed(&rand),
-        rows: sample_rows(&rand, challenge.n, s),
+        rows: sample_rows(&rand, challenge.n as u64, s),
     };
     let answer = rt
         .http(Outcall {

@@ -135,12 +135,12 @@ fn transform_zeroes_load_and_drops_non_health_bodies() {
 
 #[test]
 fn rows_are_distinct_and_in_range() {
-    let rows = crate::challenge::sample_rows(&[3; 32], 50, 50);
+    let rows = tensormine_core::challenge::sample_rows(&[3; 32], 50, 50);
     let mut sorted = rows.clone();
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, (0..50).collect::<Vec<_>>());
-    assert_eq!(crate::challenge::sample_rows(&[3; 32], 1024, 16).len(), 16);
+    assert_eq!(tensormine_core::challenge::sample_rows(&[3; 32], 1024, 16).len(), 16);
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! * [`merkle`] — the Merkle tree over a result matrix's rows, with proofs.
 //! * [`verify`] — Freivalds' check and the sampled-row recomputation, with
 //!   floating-point tolerances that are sound for f32 GEMM.
+//! * [`challenge`] — commit-then-challenge for matmul results: the challenge
+//!   drawn after the commitment and the check of the worker's answer.
 //! * [`signing`] — the domain-separated digests a worker signs with ed25519,
 //!   and their verification.
 //! * [`receipt`] — job receipts in an append-only RFC 6962 log, signed
@@ -23,6 +25,7 @@
 //! * [`digest`], [`encoding`] — 32-byte digests in hex, float arrays in base64.
 
 pub mod api;
+pub mod challenge;
 pub mod digest;
 pub mod encoding;
 pub mod http;
