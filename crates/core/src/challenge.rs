@@ -51,11 +51,10 @@ pub fn operands_held(spec: &MatmulSpec) -> bool {
         .all(|s| !matches!(s, MatrixSource::Url { .. }))
 }
 
-fn operand_rows<'a>(
-    source: &'a MatrixSource,
-    stream: u64,
-    cols: usize,
-) -> Result<Box<dyn FnMut(usize, &mut [f32]) + 'a>, String> {
+/// Fills a buffer with row `i` of an operand.
+type RowFill<'a> = Box<dyn FnMut(usize, &mut [f32]) + 'a>;
+
+fn operand_rows(source: &MatrixSource, stream: u64, cols: usize) -> Result<RowFill<'_>, String> {
     match source {
         MatrixSource::Seeded { seed } => Ok(Box::new(seeded_rows(seed.0, stream, cols))),
         MatrixSource::Inline { data } => Ok(Box::new(rows_of(&data.0, cols))),

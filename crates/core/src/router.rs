@@ -156,16 +156,30 @@ pub enum SubmitError {
     ReadOnly,
     InvalidSpec(SpecError),
     /// `max_price_sats` cannot pay the fee and the reserved miner payments.
-    PriceTooLow { min_sats: u64 },
-    RateLimited { retry_after_ns: u64 },
-    TooManyPendingJobs { max: u32 },
-    RouterBusy { active_jobs: u64 },
+    PriceTooLow {
+        min_sats: u64,
+    },
+    RateLimited {
+        retry_after_ns: u64,
+    },
+    TooManyPendingJobs {
+        max: u32,
+    },
+    RouterBusy {
+        active_jobs: u64,
+    },
     /// The escrow refused the hold (e.g. not enough available funds).
-    HoldRefused { reason: String },
+    HoldRefused {
+        reason: String,
+    },
     /// The escrow could not be reached; the job is kept and the hold retried.
-    HoldPending { job_id: String },
+    HoldPending {
+        job_id: String,
+    },
     /// The idempotency key was used with another request.
-    IdempotencyConflict { job_id: String },
+    IdempotencyConflict {
+        job_id: String,
+    },
 }
 
 /// Where a job is.
@@ -193,7 +207,10 @@ pub enum JobStatus {
 
 impl JobStatus {
     pub fn is_final(self) -> bool {
-        matches!(self, JobStatus::Settled | JobStatus::Refunded | JobStatus::Rejected)
+        matches!(
+            self,
+            JobStatus::Settled | JobStatus::Refunded | JobStatus::Rejected
+        )
     }
 }
 
@@ -289,7 +306,9 @@ pub enum CancelError {
     NotFound,
     NotAuthorized,
     /// A miner already committed a result (or it is final): it is paid as agreed.
-    TooLate { status: JobStatus },
+    TooLate {
+        status: JobStatus,
+    },
     ReadOnly,
 }
 
@@ -297,10 +316,17 @@ pub enum CancelError {
 pub enum ResultError {
     NotFound,
     NotAuthorized,
-    NotReady { status: JobStatus },
+    NotReady {
+        status: JobStatus,
+    },
     /// The router did not store it (too large); fetch it from the worker.
-    NotStored { endpoint: String, byte_len: u64 },
-    OutOfRange { byte_len: u64 },
+    NotStored {
+        endpoint: String,
+        byte_len: u64,
+    },
+    OutOfRange {
+        byte_len: u64,
+    },
 }
 
 /// `get_result` answer: a chunk of the accepted result bytes.
@@ -357,9 +383,13 @@ impl ReceiptProofView {
 pub enum ReceiptError {
     NotFound,
     /// The job is not settled or refunded yet.
-    NotSettled { status: JobStatus },
+    NotSettled {
+        status: JobStatus,
+    },
     /// Settled, but its batch is not signed yet.
-    NotYetSigned { retry_after_ns: u64 },
+    NotYetSigned {
+        retry_after_ns: u64,
+    },
 }
 
 /// How the router makes HTTPS outcalls to workers.
