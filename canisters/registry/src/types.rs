@@ -170,13 +170,6 @@ pub enum ChallengeError {
     Superseded,
 }
 
-/// A job outcome reported by the router.
-#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct JobOutcome {
-    pub miner: Principal,
-    pub job_id: String,
-    pub verified: bool,
-}
 
 /// `report_job_outcome` errors.
 #[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

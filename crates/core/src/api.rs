@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub const API_PREFIX: &str = "/v1";
 /// Largest body of `GET /v1/jobs/{id}/result` (2 MB, below the IC's 2 MiB reply cap).
 pub const MAX_RESULT_CHUNK_BYTES: u64 = 2_000_000;
+/// Header of `GET /v1/jobs/{id}/result` giving the result's total length.
+pub const RESULT_LENGTH_HEADER: &str = "x-tensormine-result-length";
 /// Longest accepted job or challenge id.
 pub const MAX_ID_LEN: usize = 128;
 

@@ -82,7 +82,7 @@ const SCORE_SCALE_BITS: u32 = 32;
 const MAX_PPM: u32 = 1_000_000;
 
 /// A miner as the router sees it for matching.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Candidate<Id> {
     /// The miner's id (the router uses its principal).
     pub id: Id,

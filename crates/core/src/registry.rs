@@ -229,6 +229,14 @@ pub struct ChangeEntry {
     pub miner: Option<Miner>,
 }
 
+/// A verified or failed job, reported by the router to the registry.
+#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct JobOutcome {
+    pub miner: Principal,
+    pub job_id: String,
+    pub verified: bool,
+}
+
 /// Answer of `changes_since`.
 #[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ChangesPage {

@@ -150,7 +150,7 @@ pub struct ResultQuery {
 }
 
 /// Header with the whole result's length.
-pub const TOTAL_LENGTH_HEADER: &str = "x-tensormine-result-length";
+pub const TOTAL_LENGTH_HEADER: &str = tensormine_core::api::RESULT_LENGTH_HEADER;
 
 async fn job_result(
     State(state): State<Arc<AppState>>,

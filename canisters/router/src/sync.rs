@@ -1,0 +1,55 @@
+//! Keeps the router's copy of the registry's miners current from the
+//! registry's change feed (`changes_since`): by timer, and on demand when a
+//! job finds no miner. Each miner's latest record replaces the old one in
+//! the stable copy and in the matching index; a deregistered miner leaves.
+
+use crate::escrow;
+use crate::guard::SyncGuard;
+use crate::runtime::Runtime;
+use crate::state::{mutate_state, read_state, MinerInfo};
+
+/// Feed entries per call.
+pub const PAGE: u32 = 500;
+/// Pages per sync round (the rest follows in the next round).
+pub const MAX_PAGES: usize = 20;
+
+pub async fn run<R: Runtime>(rt: &R) {
+    let Some(_guard) = SyncGuard::new() else {
+        return;
+    };
+    let Some(registry) = read_state(|s| s.config().registry) else {
+        return;
+    };
+    if let Ok(seed) = rt.raw_rand().await {
+        mutate_state(|s| s.match_seed = seed);
+    }
+    for _ in 0..MAX_PAGES {
+        let from = read_state(|s| s.counters().registry_seq);
+        let page = match escrow::changes_since(rt, registry, from, PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                mutate_state(|s| s.record(rt.time(), None, "sync_failed", e));
+                return;
+            }
+        };
+        let done = page.entries.is_empty();
+        mutate_state(|s| {
+            let mut seq = from;
+            for entry in page.entries {
+                seq = seq.max(entry.seq);
+                match entry.miner {
+                    Some(m) => s.upsert_miner(entry.principal, MinerInfo::of(&m)),
+                    None => s.remove_miner(&entry.principal),
+                }
+            }
+            if done {
+                seq = seq.max(page.last_seq);
+            }
+            s.update_counters(|c| c.registry_seq = seq);
+            s.last_sync_ns = rt.time();
+        });
+        if done {
+            return;
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The worker's HTTP API as the router uses it: dispatch, status polls,
+//! result chunks and matmul challenges, each with a tight
+//! `max_response_bytes`. Answers are classified so the engine knows whether
+//! to retry (the worker or the network is down), give up on the miner (it
+//! refused the job) or judge the result.
+
+use crate::runtime::{Outcall, OutcallResponse, Runtime};
+use tensormine_core::api::{
+    self, ChallengeRequest, ChallengeResponse, JobAck, JobRequest, JobSpec, JobStatus,
+};
+
+/// Largest challenge answer accepted (below the 2 MB outcall cap).
+pub const MAX_ANSWER_BYTES: u64 = 1_990_000;
+/// Largest result chunk fetched in one outcall.
+pub const RESULT_CHUNK_BYTES: u64 = 1_900_000;
+/// Headers and framing on top of a body.
+const SLACK_BYTES: u64 = 2_048;
+/// `JobAck` and `JobStatus` bodies are small and bounded.
+const SMALL_ANSWER_BYTES: u64 = 4_096;
+
+/// What an outcall produced, for the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply<T> {
+    Ok(T),
+    /// The worker refused for good (4xx other than 408/429): another miner.
+    Refused(String),
+    /// Transport error, 5xx, 408/429 or an unreadable body: retry later.
+    Unavailable(String),
+}
+
+/// Cycles and the reply of one outcall.
+pub struct Called<T> {
+    pub reply: Reply<T>,
+    pub cycles: u128,
+}
+
+fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+}
+
+fn classify(r: Result<OutcallResponse, String>) -> Reply<OutcallResponse> {
+    match r {
+        Err(e) => Reply::Unavailable(format!("outcall failed: {e}")),
+        Ok(r) if r.status == 200 => Reply::Ok(r),
+        Ok(r) if (400..500).contains(&r.status) && r.status != 408 && r.status != 429 => {
+            Reply::Refused(format!("worker answered {}: {}", r.status, excerpt(&r.body)))
+        }
+        Ok(r) => Reply::Unavailable(format!("worker answered {}: {}", r.status, excerpt(&r.body))),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(r: Reply<OutcallResponse>, what: &str) -> Reply<T> {
+    match r {
+        Reply::Ok(r) => match serde_json::from_slice(&r.body) {
+            Ok(v) => Reply::Ok(v),
+            Err(e) => Reply::Unavailable(format!("malformed {what}: {e}")),
+        },
+        Reply::Refused(e) => Reply::Refused(e),
+        Reply::Unavailable(e) => Reply::Unavailable(e),
+    }
+}
+
+async fn outcall<R: Runtime>(rt: &R, request: Outcall) -> (Reply<OutcallResponse>, u128) {
+    let result = rt.http(request).await;
+    (classify(result.response), result.cycles)
+}
+
+/// `POST /v1/jobs` (idempotent by job id on the worker).
+pub async fn dispatch<R: Runtime>(
+    rt: &R,
+    endpoint: &str,
+    job_id: &str,
+    spec: &JobSpec,
+    replicated: bool,
+) -> Called<JobAck> {
+    let body = serde_json::to_vec(&JobRequest {
+        job_id: job_id.to_string(),
+        spec: spec.clone(),
+    })
+    .expect("a job request serialises");
+    let (r, cycles) = outcall(
+        rt,
+        Outcall {
+            url: format!("{endpoint}/v1/jobs"),
+            body: Some(body),
+            max_response_bytes: SMALL_ANSWER_BYTES,
+            replicated,
+        },
+    )
+    .await;
+    Called {
+        reply: parse(r, "job acknowledgement"),
+        cycles,
+    }
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn status<R: Runtime>(rt: &R, endpoint: &str, job_id: &str, replicated: bool) -> Called<JobStatus> {
+    let (r, cycles) = outcall(
+        rt,
+        Outcall {
+            url: format!("{endpoint}/v1/jobs/{job_id}"),
+            body: None,
+            max_response_bytes: SMALL_ANSWER_BYTES,
+            replicated,
+        },
+    )
+    .await;
+    Called {
+        reply: parse(r, "job status"),
+        cycles,
+    }
+}
+
+/// `GET /v1/jobs/{id}/result?offset=&length=`.
+pub async fn result_chunk<R: Runtime>(
+    rt: &R,
+    endpoint: &str,
+    job_id: &str,
+    offset: u64,
+    length: u64,
+    replicated: bool,
+) -> Called<Vec<u8>> {
+    let (r, cycles) = outcall(
+        rt,
+        Outcall {
+            url: format!("{endpoint}/v1/jobs/{job_id}/result?offset={offset}&length={length}"),
+            body: None,
+            max_response_bytes: length + SLACK_BYTES,
+            replicated,
+        },
+    )
+    .await;
+    let reply = match r {
+        Reply::Ok(r) if r.body.len() as u64 == length => Reply::Ok(r.body),
+        Reply::Ok(r) => Reply::Unavailable(format!(
+            "result chunk has {} bytes, asked {length}",
+            r.body.len()
+        )),
+        Reply::Refused(e) => Reply::Refused(e),
+        Reply::Unavailable(e) => Reply::Unavailable(e),
+    };
+    Called { reply, cycles }
+}
+
+/// `POST /v1/jobs/{id}/challenge`.
+pub async fn challenge<R: Runtime>(
+    rt: &R,
+    endpoint: &str,
+    job_id: &str,
+    request: &ChallengeRequest,
+    m: u64,
+    n: u64,
+    replicated: bool,
+) -> Called<ChallengeResponse> {
+    let size = api::challenge_response_size(m, n, request.rows.len() as u64) + SLACK_BYTES;
+    let (r, cycles) = outcall(
+        rt,
+        Outcall {
+            url: format!("{endpoint}/v1/jobs/{job_id}/challenge"),
+            body: Some(serde_json::to_vec(request).expect("a challenge serialises")),
+            max_response_bytes: size.min(MAX_ANSWER_BYTES + SLACK_BYTES),
+            replicated,
+        },
+    )
+    .await;
+    Called {
+        reply: parse(r, "challenge answer"),
+        cycles,
+    }
+}
