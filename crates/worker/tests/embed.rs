@@ -7,9 +7,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::*;
-use rand::{Rng, SeedableRng};
-use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tensormine_core::api::*;
 use tensormine_core::encoding::f32_from_le_bytes;
 use tensormine_core::signing::verify_result;
@@ -17,173 +15,7 @@ use tensormine_worker::config::DeviceSpec;
 use tensormine_worker::workloads::embed::EmbedEngine;
 use tensormine_worker::workloads::models::{compute_model_id, ModelStore};
 
-const WORDS: &[&str] = &[
-    "the",
-    "a",
-    "miner",
-    "gpu",
-    "bitcoin",
-    "rents",
-    "pays",
-    "developer",
-    "model",
-    "fast",
-    "slow",
-    "cat",
-    "sleeps",
-    "on",
-    "sofa",
-    "##s",
-    "##ing",
-    ".",
-];
-const HIDDEN: usize = 32;
-const INTERMEDIATE: usize = 64;
-const LAYERS: usize = 2;
-const MAX_POSITIONS: usize = 40;
-
-fn vocab() -> Vec<String> {
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .iter()
-        .chain(WORDS)
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// Writes config.json, tokenizer.json and model.safetensors of a random 2-layer BERT.
-fn write_tiny_bert(dir: &Path, seed: u64) {
-    std::fs::create_dir_all(dir).unwrap();
-    let vocab = vocab();
-    let config = json!({
-        "vocab_size": vocab.len(), "hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": 4,
-        "intermediate_size": INTERMEDIATE, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
-        "max_position_embeddings": MAX_POSITIONS, "type_vocab_size": 2, "initializer_range": 0.02,
-        "layer_norm_eps": 1e-12, "pad_token_id": 0, "position_embedding_type": "absolute",
-        "use_cache": true, "classifier_dropout": null, "model_type": "bert"
-    });
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_vec(&config).unwrap(),
-    )
-    .unwrap();
-    let vocab_map: serde_json::Map<String, serde_json::Value> = vocab
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.clone(), json!(i)))
-        .collect();
-    let tokenizer = json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
-        "pre_tokenizer": {"type": "BertPreTokenizer"},
-        "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
-        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
-        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": vocab_map}
-    });
-    std::fs::write(
-        dir.join("tokenizer.json"),
-        serde_json::to_vec(&tokenizer).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("model.safetensors"),
-        random_weights(vocab.len(), seed),
-    )
-    .unwrap();
-}
-
-fn random_weights(vocab: usize, seed: u64) -> Vec<u8> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    let mut add = |name: String, shape: Vec<usize>, kind: &str| {
-        let count = shape.iter().product();
-        let values = (0..count)
-            .map(|_| match kind {
-                "ones" => 1.0,
-                "zeros" => 0.0,
-                _ => rng.gen_range(-0.2f32..0.2),
-            })
-            .collect();
-        tensors.push((name, shape, values));
-    };
-    add(
-        "embeddings.word_embeddings.weight".into(),
-        vec![vocab, HIDDEN],
-        "random",
-    );
-    add(
-        "embeddings.position_embeddings.weight".into(),
-        vec![MAX_POSITIONS, HIDDEN],
-        "random",
-    );
-    add(
-        "embeddings.token_type_embeddings.weight".into(),
-        vec![2, HIDDEN],
-        "random",
-    );
-    let layer_norm = |add: &mut dyn FnMut(String, Vec<usize>, &str), prefix: String| {
-        add(format!("{prefix}.LayerNorm.weight"), vec![HIDDEN], "ones");
-        add(format!("{prefix}.LayerNorm.bias"), vec![HIDDEN], "zeros");
-    };
-    layer_norm(&mut add, "embeddings".into());
-    for l in 0..LAYERS {
-        let p = format!("encoder.layer.{l}");
-        for part in ["query", "key", "value"] {
-            add(
-                format!("{p}.attention.self.{part}.weight"),
-                vec![HIDDEN, HIDDEN],
-                "random",
-            );
-            add(
-                format!("{p}.attention.self.{part}.bias"),
-                vec![HIDDEN],
-                "random",
-            );
-        }
-        add(
-            format!("{p}.attention.output.dense.weight"),
-            vec![HIDDEN, HIDDEN],
-            "random",
-        );
-        add(
-            format!("{p}.attention.output.dense.bias"),
-            vec![HIDDEN],
-            "random",
-        );
-        layer_norm(&mut add, format!("{p}.attention.output"));
-        add(
-            format!("{p}.intermediate.dense.weight"),
-            vec![INTERMEDIATE, HIDDEN],
-            "random",
-        );
-        add(
-            format!("{p}.intermediate.dense.bias"),
-            vec![INTERMEDIATE],
-            "random",
-        );
-        add(
-            format!("{p}.output.dense.weight"),
-            vec![HIDDEN, INTERMEDIATE],
-            "random",
-        );
-        add(format!("{p}.output.dense.bias"), vec![HIDDEN], "random");
-        layer_norm(&mut add, format!("{p}.output"));
-    }
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .into_iter()
-        .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize(views, None).unwrap()
-}
+use tensormine_worker::workloads::tiny_bert::{write_tiny_bert, HIDDEN, MAX_POSITIONS};
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
@@ -198,7 +30,7 @@ fn rows(data: &[f32], dim: usize) -> Vec<Vec<f32>> {
 #[test]
 fn tiny_bert_embeddings_are_normalised_deterministic_and_padding_invariant() {
     let dir = tempfile::tempdir().unwrap();
-    write_tiny_bert(&dir.path().join("tiny"), 1);
+    write_tiny_bert(&dir.path().join("tiny"), 1).unwrap();
     let store = ModelStore::new(dir.path().join("store"));
     let meta = store.import(&dir.path().join("tiny"), None).unwrap();
     assert_eq!(meta.id, compute_model_id(&dir.path().join("tiny")).unwrap());
@@ -235,12 +67,12 @@ fn tiny_bert_embeddings_are_normalised_deterministic_and_padding_invariant() {
 #[test]
 fn a_modified_model_folder_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    write_tiny_bert(&dir.path().join("tiny"), 2);
+    write_tiny_bert(&dir.path().join("tiny"), 2).unwrap();
     let store = ModelStore::new(dir.path().join("store"));
     let meta = store
         .import(&dir.path().join("tiny"), Some("tiny"))
         .unwrap();
-    write_tiny_bert(&store.folder(&meta.id), 3); // weights swapped behind the store's back
+    write_tiny_bert(&store.folder(&meta.id), 3).unwrap(); // weights swapped behind the store's back
     let engine = EmbedEngine::new(store, DeviceSpec::Cpu, 8).unwrap();
     let err = engine
         .embed(&meta.id, &["a".to_string()], &|_, _| {})
@@ -254,7 +86,7 @@ fn a_modified_model_folder_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embed_job_through_the_api_is_signed_and_listed_in_health() {
     let dir = tempfile::tempdir().unwrap();
-    write_tiny_bert(&dir.path().join("tiny"), 4);
+    write_tiny_bert(&dir.path().join("tiny"), 4).unwrap();
     let config = test_config(dir.path());
     let meta = ModelStore::new(&config.model_store)
         .import(&dir.path().join("tiny"), Some("tiny-bert"))

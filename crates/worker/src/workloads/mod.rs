@@ -3,6 +3,7 @@
 pub mod embed;
 pub mod matmul;
 pub mod models;
+pub mod tiny_bert;
 
 use tensormine_core::verify::Shape;
 use tensormine_core::Digest32;
