@@ -83,20 +83,21 @@ fn get_job(id: String) -> Result<JobView, GetJobError> {
     Ok(job.view())
 }
 
-/// The caller's jobs after `start_after`, oldest first.
+/// The caller's jobs after `start_after` (a job id), oldest first.
 #[query]
 fn list_jobs(start_after: Option<String>, limit: u32) -> Vec<JobView> {
     let p = caller();
     let limit = limit.clamp(1, MAX_LIST) as usize;
+    let after = start_after
+        .and_then(|id| id.strip_prefix("job-").and_then(|n| n.parse::<u64>().ok()))
+        .unwrap_or(0);
     read_state(|s| {
-        let from = (p, start_after.unwrap_or_default());
         s.by_submitter
-            .range(from.clone()..)
-            .map(|e| e.key().clone())
-            .filter(|(_, id)| *id != from.1)
+            .range((p, after.saturating_add(1))..)
+            .map(|e| *e.key())
             .take_while(|(owner, _)| *owner == p)
             .take(limit)
-            .filter_map(|(_, id)| s.job(&id).map(|j| j.view()))
+            .filter_map(|(_, n)| s.job(&format!("job-{n}")).map(|j| j.view()))
             .collect()
     })
 }

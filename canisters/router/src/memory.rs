@@ -14,7 +14,7 @@ pub const COUNTERS: MemoryId = MemoryId::new(1);
 pub const JOBS: MemoryId = MemoryId::new(2);
 /// `StableBTreeMap<String job id, ()>`: jobs not final (the engine's work list).
 pub const ACTIVE: MemoryId = MemoryId::new(3);
-/// `StableBTreeMap<(Principal, String job id), ()>`: jobs by submitter.
+/// `StableBTreeMap<(Principal, u64 job number), ()>`: jobs by submitter.
 pub const BY_SUBMITTER: MemoryId = MemoryId::new(4);
 /// `StableBTreeMap<String "principal|key", String job id>`: idempotency keys.
 pub const IDEMPOTENCY: MemoryId = MemoryId::new(5);

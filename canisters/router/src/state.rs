@@ -142,7 +142,7 @@ pub struct State {
     pub counters: Cell<Cbor<Counters>, Memory>,
     pub jobs: BTreeMap<String, Cbor<Job>, Memory>,
     pub active: BTreeMap<String, Principal, Memory>,
-    pub by_submitter: BTreeMap<(Principal, String), (), Memory>,
+    pub by_submitter: BTreeMap<(Principal, u64), (), Memory>,
     pub idempotency: BTreeMap<String, String, Memory>,
     pub miners: BTreeMap<Principal, Cbor<MinerInfo>, Memory>,
     pub results: BTreeMap<String, Vec<u8>, Memory>,

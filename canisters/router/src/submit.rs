@@ -341,7 +341,7 @@ fn create(s: &mut State, p: Principal, r: JobRequest, spec: JobSpec, now: u64) -
     if let Some(key) = idempotency_key(p, &job.request) {
         s.idempotency.insert(key, job.id.clone());
     }
-    s.by_submitter.insert((p, job.id.clone()), ());
+    s.by_submitter.insert((p, n), ());
     s.record(now, Some(&job.id), "submitted", format!("by {p}, max {} sats", job.request.max_price_sats));
     s.put_job(job.clone());
     job

@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod escrow;
 pub mod ledger;
 pub mod loopback;
+pub mod market;
 pub mod pocket;
 pub mod registry;
 pub mod rejects;

@@ -13,6 +13,9 @@ pub struct LoopbackWorker {
     pub url: String,
     /// The worker's ed25519 key.
     pub signing_key: ed25519_dalek::SigningKey,
+    /// Id of the tiny random BERT every test worker has in its model store
+    /// (the same weights on every worker, so replicas agree).
+    pub tiny_model: tensormine_core::Digest32,
     runtime: Option<tokio::runtime::Runtime>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
@@ -21,10 +24,20 @@ pub struct LoopbackWorker {
 impl LoopbackWorker {
     /// Starts a worker with key `[key_byte; 32]`; `executor` replaces the real workloads.
     pub fn start(key_byte: u8, executor: Option<Arc<dyn Executor>>) -> Self {
+        Self::start_wrapped(key_byte, move |real| executor.unwrap_or(real))
+    }
+
+    /// Starts a worker whose executor is `wrap` applied to its real
+    /// workloads (which see the worker's own model store).
+    pub fn start_wrapped(key_byte: u8, wrap: impl FnOnce(Arc<dyn Executor>) -> Arc<dyn Executor>) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::with_data_dir(data_dir.path());
         config.threads = 2;
         config.concurrency = 2;
+        let tiny_model = import_tiny_model(&config);
+        let real: Arc<dyn Executor> =
+            Arc::new(tensormine_worker::real_workloads(&config).expect("real workloads"));
+        let executor = Some(wrap(real));
         let signing_key = ed25519_dalek::SigningKey::from_bytes(&[key_byte; 32]);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -52,6 +65,7 @@ impl LoopbackWorker {
         Self {
             url,
             signing_key,
+            tiny_model,
             runtime: Some(runtime),
             shutdown: Some(shutdown),
             _data_dir: data_dir,
@@ -73,6 +87,14 @@ impl Drop for LoopbackWorker {
             rt.shutdown_background();
         }
     }
+}
+
+/// Generates the tiny BERT (seed 1) and imports it into the worker's store.
+fn import_tiny_model(config: &Config) -> tensormine_core::Digest32 {
+    let source = tempfile::tempdir().expect("temporary directory");
+    tensormine_worker::workloads::tiny_bert::write_tiny_bert(source.path(), 1).expect("tiny model");
+    let store = tensormine_worker::workloads::models::ModelStore::new(config.model_store.clone());
+    store.import(source.path(), Some("tiny-bert")).expect("model import").id
 }
 
 /// The real workloads for a test worker.

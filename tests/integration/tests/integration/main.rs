@@ -17,3 +17,4 @@ mod localnet_timers;
 mod registry_challenge;
 mod registry_registration;
 mod runtime_backends;
+mod router_jobs;
