@@ -18,6 +18,8 @@ use tensormine_core::router::{self as api, JobRequest, JobStatus, JobView, Route
 pub const FUNDS: u64 = 10_000_000;
 /// The developer's escrow deposit.
 pub const DEPOSIT: u64 = 5_000_000;
+/// Miners funded on the ledger (workers may join after the start).
+pub const MAX_MINERS: usize = 8;
 /// Each miner's bond.
 pub const BOND: u64 = 100_000;
 
@@ -103,7 +105,7 @@ impl Market {
             ..NetConfig::default()
         });
         let mut balances = vec![(ledger::user(1), Nat::from(FUNDS))];
-        balances.extend((0..workers.len()).map(|i| (account(miner(i)), Nat::from(FUNDS))));
+        balances.extend((0..MAX_MINERS).map(|i| (account(miner(i)), Nat::from(FUNDS))));
         let ledger_id = ledger::install_ledger(&mut net, ledger::ckbtc_init(balances));
         let router = net.create_canister(controller());
         let registry = install_registry(

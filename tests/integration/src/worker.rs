@@ -78,14 +78,21 @@ impl LoopbackWorker {
     }
 }
 
-impl Drop for LoopbackWorker {
-    fn drop(&mut self) {
+impl LoopbackWorker {
+    /// Stops the server (a killed worker): connections are refused from now on.
+    pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+impl Drop for LoopbackWorker {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
