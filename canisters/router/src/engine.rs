@@ -28,10 +28,11 @@ const SECOND_NS: u64 = 1_000_000_000;
 pub async fn tick<R: Runtime>(rt: &R) {
     let now = rt.time();
     let due: Vec<String> = read_state(|s| {
-        s.schedule
+        s.due
             .iter()
-            .filter(|(id, &at)| at <= now && !s.busy_jobs.contains(*id))
-            .map(|(id, _)| id.clone())
+            .take_while(|(at, _)| *at <= now)
+            .filter(|(_, id)| !s.busy_jobs.contains(id))
+            .map(|(_, id)| id.clone())
             .take(MAX_JOBS_PER_TICK)
             .collect()
     });

@@ -153,8 +153,10 @@ pub struct State {
     // Heap caches and guards (rebuilt or empty after an upgrade).
     pub index: MinerIndex<Principal>,
     pub busy_jobs: BTreeSet<String>,
-    /// When each job not final is due (from the jobs in `active`).
+    /// When each job not final is due (from the jobs in `active`), and the
+    /// same ordered by time, so a tick reads only the due ones.
     pub schedule: HeapMap<String, u64>,
+    pub due: BTreeSet<(u64, String)>,
     /// Cancellations asked while the job was busy, applied by the engine.
     pub cancels: BTreeSet<String>,
     /// Jobs not final per submitter (from `active`).
@@ -206,6 +208,7 @@ impl State {
             busy_jobs: BTreeSet::new(),
             pending: HeapMap::new(),
             schedule: HeapMap::new(),
+            due: BTreeSet::new(),
             cancels: BTreeSet::new(),
             sync_running: false,
             batch_running: false,
@@ -218,7 +221,7 @@ impl State {
         for (id, p) in active {
             *state.pending.entry(p).or_default() += 1;
             let due = state.job(&id).map_or(0, |j| j.next_action_ns);
-            state.schedule.insert(id, due);
+            state.reschedule(&id, Some(due));
         }
         state
     }
@@ -270,11 +273,8 @@ impl State {
     /// Stores a job, keeping the active set in step with its status.
     pub fn put_job(&mut self, job: Job) {
         let was_active = self.active.contains_key(&job.id);
-        if job.status.is_final() {
-            self.schedule.remove(&job.id);
-        } else {
-            self.schedule.insert(job.id.clone(), job.next_action_ns);
-        }
+        let due = (!job.status.is_final()).then_some(job.next_action_ns);
+        self.reschedule(&job.id, due);
         if job.status.is_final() {
             if self.active.remove(&job.id).is_some() {
                 let n = self.pending.entry(job.submitter).or_default();
@@ -285,6 +285,16 @@ impl State {
             *self.pending.entry(job.submitter).or_default() += 1;
         }
         self.jobs.insert(job.id.clone(), Cbor(job));
+    }
+
+    fn reschedule(&mut self, id: &str, due: Option<u64>) {
+        if let Some(old) = self.schedule.remove(id) {
+            self.due.remove(&(old, id.to_string()));
+        }
+        if let Some(at) = due {
+            self.schedule.insert(id.to_string(), at);
+            self.due.insert((at, id.to_string()));
+        }
     }
 
     pub fn record(&mut self, at_ns: u64, job: Option<&str>, kind: &str, detail: String) {

@@ -1016,6 +1016,19 @@ impl LocalNet {
         self.canisters.get(&canister).map(|c| c.stable.to_vec()).unwrap_or_default()
     }
 
+    /// Replaces a canister's stable memory (a test control, like restoring a
+    /// canister snapshot's stable memory): benchmarks build a large state
+    /// natively, load it and upgrade the canister so it adopts it.
+    pub fn load_stable_memory(&mut self, canister: Principal, bytes: &[u8]) -> Result<(), String> {
+        let c = self.canisters.get_mut(&canister).ok_or_else(|| format!("no canister {canister}"))?;
+        c.stable.clear();
+        let pages = (bytes.len() as u64).div_ceil(crate::stable::WASM_PAGE);
+        c.stable
+            .grow(pages, crate::stable::MAX_STABLE_PAGES)
+            .ok_or("stable memory too large")?;
+        c.stable.write(0, bytes).map_err(|e| e.to_string())
+    }
+
     /// The certified data a canister last set.
     pub fn certified_data(&self, canister: Principal) -> Vec<u8> {
         self.canisters.get(&canister).map(|c| c.certified_data.clone()).unwrap_or_default()
