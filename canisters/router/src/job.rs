@@ -139,6 +139,7 @@ impl Job {
             refunded_sats: self.refunded_sats,
             reason: self.reason.clone(),
             receipt_index: self.receipt_index,
+            outcalls: self.outcalls,
             outcall_cycles: self.outcall_cycles,
         }
     }

@@ -18,6 +18,9 @@ pub struct Outcall {
     pub max_response_bytes: u64,
     /// Made by every replica (with the `transform_body` transform) or by one.
     pub replicated: bool,
+    /// How long the worker may take to answer; the outcall's fee grows with
+    /// it (300 cycles per ms per node), so small answers reserve little.
+    pub expected_roundtrip_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,13 +88,15 @@ impl Runtime for IcRuntime {
     async fn http(&self, request: Outcall) -> OutcallResult {
         let mut builder = HttpRequest::new(request.url)
             .with_max_response_bytes(request.max_response_bytes)
-            .with_expected_roundtrip_time_ms(30_000)
-            .with_expected_transform_instructions(50_000_000);
+            .with_expected_roundtrip_time_ms(request.expected_roundtrip_ms);
         builder = if request.replicated {
-            builder.with_transform(transform_context_from_query(
-                "transform_body".to_string(),
-                Vec::new(),
-            ))
+            builder
+                .with_transform(transform_context_from_query(
+                    "transform_body".to_string(),
+                    Vec::new(),
+                ))
+                // Filtering headers and copying the body: well under 10M.
+                .with_expected_transform_instructions(10_000_000)
         } else {
             builder.non_replicated()
         };

@@ -15,8 +15,15 @@ pub const MAX_ANSWER_BYTES: u64 = 1_990_000;
 pub const RESULT_CHUNK_BYTES: u64 = 1_900_000;
 /// Headers and framing on top of a body.
 const SLACK_BYTES: u64 = 2_048;
-/// `JobAck` and `JobStatus` bodies are small and bounded.
-const SMALL_ANSWER_BYTES: u64 = 4_096;
+/// `JobAck` and `JobStatus` bodies are small (≈ 700 bytes with a signed
+/// commitment); a longer answer (e.g. an error message of kilobytes) is
+/// refused by the system and counts as a failed outcall.
+const SMALL_ANSWER_BYTES: u64 = 2_048;
+/// Expected round trips: a status or challenge answer is computed from
+/// stored data; a dispatch may wait for the worker to download URL operands;
+/// result chunks are large.
+const QUICK_MS: u64 = 5_000;
+const SLOW_MS: u64 = 30_000;
 
 /// What an outcall produced, for the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +80,7 @@ pub async fn dispatch<R: Runtime>(
     spec: &JobSpec,
     replicated: bool,
 ) -> Called<JobAck> {
+    let downloads = matches!(spec, JobSpec::Matmul(m) if !tensormine_core::challenge::operands_held(m));
     let body = serde_json::to_vec(&JobRequest {
         job_id: job_id.to_string(),
         spec: spec.clone(),
@@ -85,6 +93,7 @@ pub async fn dispatch<R: Runtime>(
             body: Some(body),
             max_response_bytes: SMALL_ANSWER_BYTES,
             replicated,
+            expected_roundtrip_ms: if downloads { SLOW_MS } else { QUICK_MS },
         },
     )
     .await;
@@ -103,6 +112,7 @@ pub async fn status<R: Runtime>(rt: &R, endpoint: &str, job_id: &str, replicated
             body: None,
             max_response_bytes: SMALL_ANSWER_BYTES,
             replicated,
+            expected_roundtrip_ms: QUICK_MS,
         },
     )
     .await;
@@ -128,6 +138,7 @@ pub async fn result_chunk<R: Runtime>(
             body: None,
             max_response_bytes: length + SLACK_BYTES,
             replicated,
+            expected_roundtrip_ms: SLOW_MS,
         },
     )
     .await;
@@ -161,6 +172,7 @@ pub async fn challenge<R: Runtime>(
             body: Some(serde_json::to_vec(request).expect("a challenge serialises")),
             max_response_bytes: size.min(MAX_ANSWER_BYTES + SLACK_BYTES),
             replicated,
+            expected_roundtrip_ms: QUICK_MS,
         },
     )
     .await;
