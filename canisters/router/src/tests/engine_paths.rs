@@ -486,6 +486,35 @@ fn lost_escrow_answers_settle_each_hold_exactly_once() {
 }
 
 #[test]
+fn an_upgrade_mid_job_resumes_every_job() {
+    let rt = FakeRuntime::new(&[Behaviour::Honest, Behaviour::Honest, Behaviour::Cheat]);
+    rt.sync();
+    let ids: Vec<String> = [
+        seeded_matmul(5, 4, 3, Tier::Freivalds),
+        embed(&["a", "b"], Tier::Redundant { k: 2 }),
+        seeded_matmul(2, 2, 2, Tier::None),
+    ]
+    .into_iter()
+    .map(|r| submit(&rt, user(1), r).unwrap().id)
+    .collect();
+    tick(&rt);
+    rt.advance(2 * SECOND);
+    tick(&rt);
+    let before: Vec<_> = ids.iter().map(|id| job(id)).collect();
+    let root = read_state(receipts::root);
+    rt.upgrade();
+    // Stable state is intact, heap caches are rebuilt from it.
+    assert_eq!(ids.iter().map(|id| job(id)).collect::<Vec<_>>(), before);
+    assert_eq!(read_state(|s| s.active.len()), before.iter().filter(|j| !j.status.is_final()).count() as u64);
+    assert_eq!(read_state(|s| s.pending_of(user(1))), read_state(|s| s.active.len()) as u32);
+    assert_eq!(read_state(|s| s.index.eligible_count(tensormine_core::registry::WorkloadKind::Matmul)), 3);
+    assert_eq!(*rt.certified.borrow(), root.0.to_vec());
+    run_to_final(&rt, 200);
+    check_escrow(&rt);
+    assert!(ids.iter().all(|id| job(id).status.is_final()));
+}
+
+#[test]
 fn receipts_are_signed_in_batches_and_verify_offline() {
     let rt = FakeRuntime::new(&[Behaviour::Honest, Behaviour::Cheat]);
     config(|c| c.receipt_batch_max = 3);

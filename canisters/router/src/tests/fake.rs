@@ -571,6 +571,8 @@ pub struct FakeRuntime {
     pub certified: RefCell<Vec<u8>>,
     pub outcalls: RefCell<Vec<Outcall>>,
     pub key: SigningKey,
+    /// The router's stable memory (kept across a simulated upgrade).
+    pub memory: DefaultMemoryImpl,
 }
 
 /// A miner record for worker `i`.
@@ -637,8 +639,9 @@ impl FakeRuntime {
             certified: RefCell::new(vec![]),
             outcalls: RefCell::new(vec![]),
             key: router_key(),
+            memory: DefaultMemoryImpl::default(),
         };
-        reset_state(DefaultMemoryImpl::default());
+        reset_state(rt.memory.clone());
         mutate_state(|s| s.set_config(test_config()));
         for &b in behaviours {
             rt.add_worker(b, 100);
@@ -664,6 +667,14 @@ impl FakeRuntime {
 
     pub fn advance(&self, ns: u64) {
         self.now.set(self.now.get() + ns);
+    }
+
+    /// An upgrade: the heap (caches, guards, pending cancels) is lost, the
+    /// state is loaded from stable memory, the certified root set again.
+    pub fn upgrade(&self) {
+        reset_state(self.memory.clone());
+        let root = read_state(crate::receipts::root);
+        self.set_certified_data(&root.0);
     }
 
     pub fn sync(&self) {

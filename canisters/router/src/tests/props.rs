@@ -1,6 +1,6 @@
 //! Property tests: random jobs on random workers (honest, cheating, down,
 //! dying before or after committing, hanging, refusing, slow), random clock advances, cancellations
-//! and lost escrow answers. Every job becomes final within a bounded number
+//! lost escrow answers and upgrades. Every job becomes final within a bounded number
 //! of ticks; money is conserved in the escrow after every tick; each hold is
 //! released or refunded exactly once, as the job's status says; a job of a
 //! verifying tier is settled only with the honest result and no cheater is
@@ -57,6 +57,8 @@ enum Step {
     Advance(u64),
     Submit { kind: Kind, who: u8, deadline: u64 },
     Cancel(usize),
+    /// A canister upgrade between steps.
+    Upgrade,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -65,6 +67,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0u64..90).prop_map(Step::Advance),
         2 => (kind(), 1u8..=2, 30u64..400).prop_map(|(kind, who, deadline)| Step::Submit { kind, who, deadline }),
         1 => (0usize..8).prop_map(Step::Cancel),
+        1 => Just(Step::Upgrade),
     ]
 }
 
@@ -114,6 +117,7 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
                     Err(e) => return Err(TestCaseError::fail(format!("submit: {e:?}"))),
                 }
             }
+            Step::Upgrade => rt.upgrade(),
             Step::Cancel(i) => {
                 if let Some(id) = ids.get(i) {
                     let mut j = job(id);
