@@ -573,6 +573,46 @@ pub struct FakeRuntime {
     pub key: SigningKey,
     /// The router's stable memory (kept across a simulated upgrade).
     pub memory: DefaultMemoryImpl,
+    /// Outcalls yield to the executor once before answering, so concurrent
+    /// steps (overlapping ticks, a cancel during a step) interleave.
+    pub yield_outcalls: Cell<bool>,
+}
+
+/// A future that is pending once.
+pub struct YieldNow(bool);
+
+impl YieldNow {
+    pub fn new() -> Self {
+        YieldNow(false)
+    }
+}
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// What `cancel_job` does for the submitter (its authorization aside).
+pub fn cancel_endpoint(rt: &FakeRuntime, id: &str) -> Result<(), CancelError> {
+    let mut j = job(id);
+    if !crate::engine::cancellable(&j) {
+        return Err(CancelError::TooLate { status: j.status });
+    }
+    if read_state(|s| s.busy_jobs.contains(id)) {
+        mutate_state(|s| s.cancels.insert(id.to_string()));
+        return Ok(());
+    }
+    crate::engine::cancel(&mut j, rt.now.get());
+    crate::engine::save(&j);
+    Ok(())
 }
 
 /// A miner record for worker `i`.
@@ -640,6 +680,7 @@ impl FakeRuntime {
             outcalls: RefCell::new(vec![]),
             key: router_key(),
             memory: DefaultMemoryImpl::default(),
+            yield_outcalls: Cell::new(false),
         };
         reset_state(rt.memory.clone());
         mutate_state(|s| s.set_config(test_config()));
@@ -762,6 +803,9 @@ impl Runtime for FakeRuntime {
     }
 
     async fn http(&self, request: Outcall) -> OutcallResult {
+        if self.yield_outcalls.get() {
+            YieldNow::new().await;
+        }
         self.outcalls.borrow_mut().push(request.clone());
         let rest = request.url.strip_prefix("https://w").expect("fake worker URL");
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));

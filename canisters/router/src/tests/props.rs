@@ -1,6 +1,7 @@
 //! Property tests: random jobs on random workers (honest, cheating, down,
 //! dying before or after committing, hanging, refusing, slow), random clock advances, cancellations
-//! lost escrow answers and upgrades. Every job becomes final within a bounded number
+//! lost escrow answers, upgrades, overlapping ticks and cancels racing a
+//! step. Every job becomes final within a bounded number
 //! of ticks; money is conserved in the escrow after every tick; each hold is
 //! released or refunded exactly once, as the job's status says; a job of a
 //! verifying tier is settled only with the honest result and no cheater is
@@ -59,6 +60,10 @@ enum Step {
     Cancel(usize),
     /// A canister upgrade between steps.
     Upgrade,
+    /// Two overlapping ticks.
+    OverlappingTicks,
+    /// A cancel arriving while a tick's outcalls are in flight.
+    CancelDuringTick(usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -68,6 +73,8 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (kind(), 1u8..=2, 30u64..400).prop_map(|(kind, who, deadline)| Step::Submit { kind, who, deadline }),
         1 => (0usize..8).prop_map(Step::Cancel),
         1 => Just(Step::Upgrade),
+        1 => Just(Step::OverlappingTicks),
+        1 => (0usize..8).prop_map(Step::CancelDuringTick),
     ]
 }
 
@@ -100,6 +107,7 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
     }
     rt.sync();
     rt.escrow_lose_every.set(lose_every);
+    rt.yield_outcalls.set(true);
     let mut ids: Vec<String> = vec![];
     let conserved = |rt: &FakeRuntime| {
         let e = rt.escrow.borrow();
@@ -118,6 +126,18 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
                 }
             }
             Step::Upgrade => rt.upgrade(),
+            Step::OverlappingTicks => {
+                futures::executor::block_on(futures::future::join(engine::tick(&rt), engine::tick(&rt)));
+            }
+            Step::CancelDuringTick(i) => {
+                let id = ids.get(i).cloned();
+                // The tick runs up to its first outcalls (pending once), then the cancel.
+                futures::executor::block_on(futures::future::join(engine::tick(&rt), async {
+                    if let Some(id) = id {
+                        let _ = cancel_endpoint(&rt, &id);
+                    }
+                }));
+            }
             Step::Cancel(i) => {
                 if let Some(id) = ids.get(i) {
                     let mut j = job(id);
