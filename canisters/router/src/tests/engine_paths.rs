@@ -19,7 +19,11 @@ fn config(f: impl FnOnce(&mut Config)) {
 pub fn check_escrow(rt: &FakeRuntime) {
     let e = rt.escrow.borrow();
     assert_eq!(e.total(), e.deposits, "money created or destroyed");
-    assert!(e.conflicting_settles.is_empty(), "{:?}", e.conflicting_settles);
+    assert!(
+        e.conflicting_settles.is_empty(),
+        "{:?}",
+        e.conflicting_settles
+    );
     let jobs: Vec<crate::job::Job> = read_state(|s| s.jobs.iter().map(|e| e.value().0).collect());
     for j in jobs {
         if let Some(index) = j.receipt_index {
@@ -28,7 +32,13 @@ pub fn check_escrow(rt: &FakeRuntime) {
         let hold = e.holds.get(&j.id);
         match j.status {
             JobStatus::Settled => {
-                let Some(Settlement::Released { payees, fee, refunded, .. }) = hold.and_then(|h| h.settlement.clone()) else {
+                let Some(Settlement::Released {
+                    payees,
+                    fee,
+                    refunded,
+                    ..
+                }) = hold.and_then(|h| h.settlement.clone())
+                else {
                     panic!("{} settled without a release: {hold:?}", j.id)
                 };
                 assert_eq!(payees, settle::payees(&j), "{}", j.id);
@@ -45,7 +55,11 @@ pub fn check_escrow(rt: &FakeRuntime) {
                 assert_eq!(e.settlements_applied[&j.id], 1);
             }
             JobStatus::Rejected => assert!(hold.is_none()),
-            _ => assert!(hold.is_none_or(|h| h.settlement.is_none()), "{} settled early", j.id),
+            _ => assert!(
+                hold.is_none_or(|h| h.settlement.is_none()),
+                "{} settled early",
+                j.id
+            ),
         }
     }
 }
@@ -57,12 +71,20 @@ fn check_receipt(j: &crate::job::Job, index: u64) {
     let r = Receipt::from_bytes(&bytes).unwrap();
     assert_eq!(r.job_id, j.id);
     let paid: u64 = r.miners.iter().map(|m| m.paid_sats).sum();
-    assert_eq!(paid + r.fee_sats + r.refunded_sats, r.held_sats, "{}: receipt does not add up: {r:?}", j.id);
+    assert_eq!(
+        paid + r.fee_sats + r.refunded_sats,
+        r.held_sats,
+        "{}: receipt does not add up: {r:?}",
+        j.id
+    );
     assert_eq!(paid, j.paid_sats, "{}", j.id);
     let payees = settle::payees(j);
     for (m, a) in r.miners.iter().zip(&j.assignments) {
         let expected = if j.status == JobStatus::Settled {
-            payees.iter().find(|(p, _)| *p == a.miner).map_or(0, |(_, s)| *s)
+            payees
+                .iter()
+                .find(|(p, _)| *p == a.miner)
+                .map_or(0, |(_, s)| *s)
         } else {
             0
         };
@@ -78,16 +100,29 @@ fn receipt_of(id: &str) -> Receipt {
 }
 
 fn states(id: &str) -> Vec<AssignmentState> {
-    job(id).assignments.iter().map(|a| a.state.clone()).collect()
+    job(id)
+        .assignments
+        .iter()
+        .map(|a| a.state.clone())
+        .collect()
 }
 
 fn reported(rt: &FakeRuntime, i: usize) -> Vec<bool> {
-    rt.reports.borrow().iter().filter(|r| r.miner == miner_id(i)).map(|r| r.verified).collect()
+    rt.reports
+        .borrow()
+        .iter()
+        .filter(|r| r.miner == miner_id(i))
+        .map(|r| r.verified)
+        .collect()
 }
 
 fn challenges(rt: &FakeRuntime, i: usize) -> usize {
     let prefix = format!("https://w{i}.test/");
-    rt.outcalls.borrow().iter().filter(|o| o.url.starts_with(&prefix) && o.url.ends_with("/challenge")).count()
+    rt.outcalls
+        .borrow()
+        .iter()
+        .filter(|o| o.url.starts_with(&prefix) && o.url.ends_with("/challenge"))
+        .count()
 }
 
 #[test]
@@ -110,17 +145,27 @@ fn tier_none_honest_path() {
     assert_eq!(j.stored_result_bytes, 8 * 5 * 4);
     let e = rt.escrow.borrow();
     assert_eq!(e.account(miner_id(0)).available, MINER_PRICE);
-    assert_eq!(e.account(user(1)).available, DEPOSIT - MINER_PRICE - j.fee_sats);
+    assert_eq!(
+        e.account(user(1)).available,
+        DEPOSIT - MINER_PRICE - j.fee_sats
+    );
     assert_eq!(e.account(user(1)).held, 0);
     // Fee: protocol fee plus the outcalls at cost.
     let c = test_config();
-    let expected_fee = crate::submit::protocol_fee(&c, MINER_PRICE) + crate::submit::cycles_to_sats(&c, j.outcall_cycles);
+    let expected_fee = crate::submit::protocol_fee(&c, MINER_PRICE)
+        + crate::submit::cycles_to_sats(&c, j.outcall_cycles);
     assert_eq!(j.fee_sats, expected_fee);
     assert_eq!(e.treasury, expected_fee);
     drop(e);
     assert_eq!(reported(&rt, 0), vec![true]);
-    assert!(matches!(receipt_of(&v.id).outcome, ReceiptOutcome::Unverified));
-    assert_eq!(*rt.certified.borrow(), read_state(receipts::root).0.to_vec());
+    assert!(matches!(
+        receipt_of(&v.id).outcome,
+        ReceiptOutcome::Unverified
+    ));
+    assert_eq!(
+        *rt.certified.borrow(),
+        read_state(receipts::root).0.to_vec()
+    );
     check_escrow(&rt);
 }
 
@@ -132,7 +177,10 @@ fn freivalds_honest_path() {
     run_to_final(&rt, 50);
     assert_eq!(job(&v.id).status, JobStatus::Settled);
     assert_eq!(challenges(&rt, 0), 1);
-    assert!(matches!(receipt_of(&v.id).outcome, ReceiptOutcome::Verified));
+    assert!(matches!(
+        receipt_of(&v.id).outcome,
+        ReceiptOutcome::Verified
+    ));
     check_escrow(&rt);
 }
 
@@ -148,7 +196,9 @@ fn freivalds_cheater_is_rejected_slashed_and_replaced() {
     run_to_final(&rt, 50);
     let j = job(&v.id);
     assert_eq!(j.status, JobStatus::Settled);
-    assert!(matches!(&j.assignments[0].state, AssignmentState::Rejected { reason } if reason.contains("Freivalds")));
+    assert!(
+        matches!(&j.assignments[0].state, AssignmentState::Rejected { reason } if reason.contains("Freivalds"))
+    );
     assert_eq!(j.assignments[1].state, AssignmentState::Accepted);
     assert_eq!(j.assignments[1].miner, miner_id(1));
     assert_eq!(j.failovers, 1);
@@ -159,10 +209,26 @@ fn freivalds_cheater_is_rejected_slashed_and_replaced() {
     let e = rt.escrow.borrow();
     assert_eq!(e.account(miner_id(0)).bonded, BOND - slash);
     assert_eq!(e.account(miner_id(0)).available, 0);
-    assert_eq!(e.account(user(1)).available, DEPOSIT + slash - MINER_PRICE - j.fee_sats);
+    assert_eq!(
+        e.account(user(1)).available,
+        DEPOSIT + slash - MINER_PRICE - j.fee_sats
+    );
     drop(e);
     assert_eq!(reported(&rt, 0), vec![false]);
     assert_eq!(reported(&rt, 1), vec![true]);
+    // The failed non-replicated challenge was heard again from every
+    // replica before the verdict; the honest miner's passed at once.
+    let modes = |i: usize| -> Vec<bool> {
+        let prefix = format!("https://w{i}.test/");
+        rt.outcalls
+            .borrow()
+            .iter()
+            .filter(|o| o.url.starts_with(&prefix) && o.url.ends_with("/challenge"))
+            .map(|o| o.replicated)
+            .collect()
+    };
+    assert_eq!(modes(0), vec![false, true]);
+    assert_eq!(modes(1), vec![false]);
     let r = receipt_of(&v.id);
     assert_eq!(r.miners[0].slashed_sats, slash);
     assert_eq!(r.miners[0].paid_sats, 0);
@@ -175,17 +241,28 @@ fn audit_of_a_new_miner_on_embeddings_brings_an_auditor() {
     rt.add_worker(Behaviour::Honest, 0);
     rt.add_worker(Behaviour::Honest, 0);
     rt.sync();
-    let v = submit(&rt, user(1), embed(&["one", "two", "three"], Tier::Audit { rate_ppm: 0 })).unwrap();
+    let v = submit(
+        &rt,
+        user(1),
+        embed(&["one", "two", "three"], Tier::Audit { rate_ppm: 0 }),
+    )
+    .unwrap();
     run_to_final(&rt, 50);
     let j = job(&v.id);
     assert_eq!(j.status, JobStatus::Settled);
     assert_eq!(j.audited, Some(true));
     let roles: Vec<_> = j.assignments.iter().map(|a| a.role.clone()).collect();
-    assert_eq!(roles, vec![AssignmentRole::Primary, AssignmentRole::Auditor]);
+    assert_eq!(
+        roles,
+        vec![AssignmentRole::Primary, AssignmentRole::Auditor]
+    );
     assert_eq!(states(&v.id), vec![AssignmentState::Accepted; 2]);
     assert_eq!(j.paid_sats, 2 * MINER_PRICE);
     assert_eq!(j.stored_result_bytes, 3 * EMBED_DIM as u64 * 4);
-    assert!(matches!(receipt_of(&v.id).outcome, ReceiptOutcome::Verified));
+    assert!(matches!(
+        receipt_of(&v.id).outcome,
+        ReceiptOutcome::Verified
+    ));
     check_escrow(&rt);
 }
 
@@ -194,10 +271,18 @@ fn audit_of_a_new_miner_on_seeded_matmul_uses_freivalds() {
     let rt = FakeRuntime::new(&[]);
     rt.add_worker(Behaviour::Honest, 0);
     rt.sync();
-    let v = submit(&rt, user(1), seeded_matmul(6, 4, 3, Tier::Audit { rate_ppm: 0 })).unwrap();
+    let v = submit(
+        &rt,
+        user(1),
+        seeded_matmul(6, 4, 3, Tier::Audit { rate_ppm: 0 }),
+    )
+    .unwrap();
     run_to_final(&rt, 50);
     let j = job(&v.id);
-    assert_eq!((j.status, j.audited, j.assignments.len()), (JobStatus::Settled, Some(true), 1));
+    assert_eq!(
+        (j.status, j.audited, j.assignments.len()),
+        (JobStatus::Settled, Some(true), 1)
+    );
     assert_eq!(challenges(&rt, 0), 1);
     check_escrow(&rt);
 }
@@ -209,8 +294,14 @@ fn audit_not_drawn_for_an_established_miner() {
     let v = submit(&rt, user(1), embed(&["a"], Tier::Audit { rate_ppm: 0 })).unwrap();
     run_to_final(&rt, 50);
     let j = job(&v.id);
-    assert_eq!((j.status, j.audited, j.assignments.len()), (JobStatus::Settled, Some(false), 1));
-    assert!(matches!(receipt_of(&v.id).outcome, ReceiptOutcome::Unverified));
+    assert_eq!(
+        (j.status, j.audited, j.assignments.len()),
+        (JobStatus::Settled, Some(false), 1)
+    );
+    assert!(matches!(
+        receipt_of(&v.id).outcome,
+        ReceiptOutcome::Unverified
+    ));
     check_escrow(&rt);
 }
 
@@ -234,7 +325,10 @@ fn redundant_honest_replicas_on_embeddings_and_url_matmul() {
         assert_eq!(miners, vec![miner_id(0), miner_id(1)]);
         assert_eq!(j.paid_sats, 2 * MINER_PRICE);
         // URL matmuls are compared by their answers to one shared challenge.
-        assert_eq!(challenges(&rt, 0) + challenges(&rt, 1), if url { 2 } else { 0 });
+        assert_eq!(
+            challenges(&rt, 0) + challenges(&rt, 1),
+            if url { 2 } else { 0 }
+        );
         check_escrow(&rt);
     }
 }
@@ -258,18 +352,30 @@ fn divergent_replicas_are_settled_by_a_tiebreaker() {
         let j = job(&v.id);
         assert_eq!(j.status, JobStatus::Settled, "url: {url}");
         assert!(j.tiebreak);
-        let by_miner = |i: usize| j.assignments.iter().find(|a| a.miner == miner_id(i)).unwrap().clone();
+        let by_miner = |i: usize| {
+            j.assignments
+                .iter()
+                .find(|a| a.miner == miner_id(i))
+                .unwrap()
+                .clone()
+        };
         assert_eq!(by_miner(2).role, AssignmentRole::TieBreaker);
         assert_eq!(by_miner(0).state, AssignmentState::Accepted);
         assert_eq!(by_miner(2).state, AssignmentState::Accepted);
-        assert!(matches!(by_miner(1).state, AssignmentState::Rejected { .. }));
+        assert!(matches!(
+            by_miner(1).state,
+            AssignmentState::Rejected { .. }
+        ));
         assert_eq!(by_miner(1).slashed_sats, 1_000);
         let mut paid: Vec<_> = settle::payees(&j).into_iter().map(|(p, _)| p).collect();
         paid.sort();
         assert_eq!(paid, vec![miner_id(0), miner_id(2)]);
         // The stored result is the honest one.
         let (c, _) = compute(&j.spec, &rt.web.borrow());
-        assert_eq!(read_state(|s| s.results.get(&v.id)).unwrap(), tensormine_core::encoding::f32_to_le_bytes(&c));
+        assert_eq!(
+            read_state(|s| s.results.get(&v.id)).unwrap(),
+            tensormine_core::encoding::f32_to_le_bytes(&c)
+        );
         assert_eq!(reported(&rt, 1), vec![false]);
         check_escrow(&rt);
     }
@@ -289,7 +395,11 @@ fn three_way_disagreement_is_refunded() {
     assert_eq!(j.status, JobStatus::Refunded);
     assert!(j.tiebreak);
     assert_eq!(j.assignments.len(), 3);
-    assert!(j.reason.as_deref().unwrap().contains("tie-breaker did not settle it"));
+    assert!(j
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("tie-breaker did not settle it"));
     assert_eq!(rt.escrow.borrow().account(user(1)).available, DEPOSIT);
     assert!(settle::payees(&j).is_empty());
     check_escrow(&rt);
@@ -311,7 +421,12 @@ fn a_worker_that_goes_down_is_replaced_after_max_poll_errors() {
         "{:?}",
         j.assignments[0].state
     );
-    let polls = rt.outcalls.borrow().iter().filter(|o| o.url.starts_with("https://w0.test/") && o.body.is_none()).count();
+    let polls = rt
+        .outcalls
+        .borrow()
+        .iter()
+        .filter(|o| o.url.starts_with("https://w0.test/") && o.body.is_none())
+        .count();
     assert_eq!(polls, MAX_POLL_ERRORS as usize);
     assert_eq!(settle::payees(&j), vec![(miner_id(1), MINER_PRICE)]);
     assert_eq!(reported(&rt, 0), vec![false]);
@@ -322,7 +437,10 @@ fn a_worker_that_goes_down_is_replaced_after_max_poll_errors() {
 
 #[test]
 fn a_down_or_refusing_worker_fails_the_dispatch() {
-    for (b, tries) in [(Behaviour::Down, test_config().dispatch_retries + 1), (Behaviour::Refuse, 1)] {
+    for (b, tries) in [
+        (Behaviour::Down, test_config().dispatch_retries + 1),
+        (Behaviour::Refuse, 1),
+    ] {
         let rt = FakeRuntime::new(&[b]);
         rt.sync();
         let v = submit(&rt, user(1), seeded_matmul(4, 4, 4, Tier::None)).unwrap();
@@ -332,8 +450,16 @@ fn a_down_or_refusing_worker_fails_the_dispatch() {
         run_to_final(&rt, 100);
         let j = job(&v.id);
         assert_eq!(j.status, JobStatus::Settled, "{b:?}");
-        assert!(matches!(&j.assignments[0].state, AssignmentState::Failed { .. }), "{b:?}");
-        let dispatches = rt.outcalls.borrow().iter().filter(|o| o.url == "https://w0.test/v1/jobs").count();
+        assert!(
+            matches!(&j.assignments[0].state, AssignmentState::Failed { .. }),
+            "{b:?}"
+        );
+        let dispatches = rt
+            .outcalls
+            .borrow()
+            .iter()
+            .filter(|o| o.url == "https://w0.test/v1/jobs")
+            .count();
         assert_eq!(dispatches as u32, tries, "{b:?}");
         check_escrow(&rt);
     }
@@ -344,7 +470,15 @@ fn deadline_refunds_a_job_whose_miner_never_finishes() {
     let rt = FakeRuntime::new(&[Behaviour::Hang]);
     rt.sync();
     let r = crate::tests::fake::seeded_matmul(4, 4, 4, Tier::None);
-    let v = submit(&rt, user(1), JobRequest { deadline_secs: 60, ..r }).unwrap();
+    let v = submit(
+        &rt,
+        user(1),
+        JobRequest {
+            deadline_secs: 60,
+            ..r
+        },
+    )
+    .unwrap();
     let start = rt.time_now();
     run_to_final(&rt, 200);
     let j = job(&v.id);
@@ -354,7 +488,10 @@ fn deadline_refunds_a_job_whose_miner_never_finishes() {
     assert_eq!(j.assignments[0].state, AssignmentState::TimedOut);
     assert_eq!(rt.escrow.borrow().account(user(1)).available, DEPOSIT);
     assert_eq!(reported(&rt, 0), vec![false]);
-    assert!(matches!(receipt_of(&v.id).outcome, ReceiptOutcome::Refunded { .. }));
+    assert!(matches!(
+        receipt_of(&v.id).outcome,
+        ReceiptOutcome::Refunded { .. }
+    ));
     check_escrow(&rt);
 }
 
@@ -367,7 +504,15 @@ fn a_refunded_job_receipt_pays_no_miner() {
     let rt = FakeRuntime::new(&[Behaviour::Honest]);
     rt.sync();
     let r = seeded_matmul(4, 4, 4, Tier::Redundant { k: 2 });
-    let v = submit(&rt, user(1), JobRequest { deadline_secs: 60, ..r }).unwrap();
+    let v = submit(
+        &rt,
+        user(1),
+        JobRequest {
+            deadline_secs: 60,
+            ..r
+        },
+    )
+    .unwrap();
     tick(&rt);
     rt.add_worker(Behaviour::DiesAfterCommit, 100);
     rt.sync();
@@ -378,7 +523,11 @@ fn a_refunded_job_receipt_pays_no_miner() {
     assert_eq!(j.assignments[1].state, AssignmentState::Committed);
     assert_eq!(rt.escrow.borrow().account(miner_id(0)).available, 0);
     let receipt = receipt_of(&v.id);
-    assert!(receipt.miners.iter().all(|m| m.paid_sats == 0), "{:?}", receipt.miners);
+    assert!(
+        receipt.miners.iter().all(|m| m.paid_sats == 0),
+        "{:?}",
+        receipt.miners
+    );
     check_escrow(&rt);
 }
 
@@ -387,7 +536,15 @@ fn no_miner_at_all_refunds_at_the_deadline() {
     let rt = FakeRuntime::new(&[]);
     rt.sync();
     let r = seeded_matmul(4, 4, 4, Tier::None);
-    let v = submit(&rt, user(1), JobRequest { deadline_secs: 30, ..r }).unwrap();
+    let v = submit(
+        &rt,
+        user(1),
+        JobRequest {
+            deadline_secs: 30,
+            ..r
+        },
+    )
+    .unwrap();
     run_to_final(&rt, 100);
     let j = job(&v.id);
     assert_eq!((j.status, j.assignments.len()), (JobStatus::Refunded, 0));
@@ -396,20 +553,45 @@ fn no_miner_at_all_refunds_at_the_deadline() {
 
 #[test]
 fn assignment_timeout_fails_over_and_failovers_are_bounded() {
-    let rt = FakeRuntime::new(&[Behaviour::Hang, Behaviour::Refuse, Behaviour::Down, Behaviour::Hang, Behaviour::DiesAfterDispatch]);
+    let rt = FakeRuntime::new(&[
+        Behaviour::Hang,
+        Behaviour::Refuse,
+        Behaviour::Down,
+        Behaviour::Hang,
+        Behaviour::DiesAfterDispatch,
+    ]);
     config(|c| {
         c.max_failovers = 2;
         c.assignment_timeout_secs = 30;
     });
     rt.sync();
-    let v = submit(&rt, user(1), JobRequest { deadline_secs: 3_600, ..seeded_matmul(4, 4, 4, Tier::None) }).unwrap();
+    let v = submit(
+        &rt,
+        user(1),
+        JobRequest {
+            deadline_secs: 3_600,
+            ..seeded_matmul(4, 4, 4, Tier::None)
+        },
+    )
+    .unwrap();
     run_to_final(&rt, 500);
     let j = job(&v.id);
     assert_eq!(j.status, JobStatus::Refunded);
-    assert_eq!(j.assignments.len(), 3, "max_failovers = 2: three miners in all");
-    assert!(j.reason.as_deref().unwrap().contains("no failover left"), "{:?}", j.reason);
+    assert_eq!(
+        j.assignments.len(),
+        3,
+        "max_failovers = 2: three miners in all"
+    );
+    assert!(
+        j.reason.as_deref().unwrap().contains("no failover left"),
+        "{:?}",
+        j.reason
+    );
     assert!(j.assignments.iter().all(|a| !a.is_live()));
-    assert_eq!(rt.reports.borrow().iter().filter(|r| !r.verified).count(), 3);
+    assert_eq!(
+        rt.reports.borrow().iter().filter(|r| !r.verified).count(),
+        3
+    );
     assert_eq!(rt.escrow.borrow().account(user(1)).available, DEPOSIT);
     check_escrow(&rt);
 }
@@ -438,7 +620,10 @@ fn cancel_refunds_and_reports_nobody() {
         assert_eq!(j.status, JobStatus::Refunded, "busy: {busy}");
         assert_eq!(j.reason.as_deref(), Some("cancelled by the submitter"));
         assert!(!engine::cancellable(&j));
-        assert!(rt.reports.borrow().is_empty(), "a cancelled miner is not at fault");
+        assert!(
+            rt.reports.borrow().is_empty(),
+            "a cancelled miner is not at fault"
+        );
         check_escrow(&rt);
     }
 }
@@ -454,11 +639,12 @@ fn a_cancel_during_a_step_is_applied_when_the_step_ends() {
     let id = v.id.clone();
     // join polls the step first: it runs up to its poll outcall, which is
     // pending once; then the cancel arrives.
-    let ((), cancelled) = futures::executor::block_on(futures::future::join(engine::advance(&rt, &id), async {
-        // The poll outcall is in flight: the job is busy.
-        assert!(read_state(|s| s.busy_jobs.contains(&id)));
-        cancel_endpoint(&rt, &id)
-    }));
+    let ((), cancelled) =
+        futures::executor::block_on(futures::future::join(engine::advance(&rt, &id), async {
+            // The poll outcall is in flight: the job is busy.
+            assert!(read_state(|s| s.busy_jobs.contains(&id)));
+            cancel_endpoint(&rt, &id)
+        }));
     assert_eq!(cancelled, Ok(()));
     // Deferred: the step in flight saved the job without the cancel.
     assert_eq!(job(&v.id).status, JobStatus::Running);
@@ -475,14 +661,25 @@ fn overlapping_ticks_never_step_a_job_twice() {
     let rt = FakeRuntime::new(&[Behaviour::Honest, Behaviour::Honest]);
     rt.sync();
     rt.yield_outcalls.set(true);
-    let ids: Vec<String> = (0..4).map(|_| submit(&rt, user(1), seeded_matmul(3, 3, 3, Tier::Freivalds)).unwrap().id).collect();
+    let ids: Vec<String> = (0..4)
+        .map(|_| {
+            submit(&rt, user(1), seeded_matmul(3, 3, 3, Tier::Freivalds))
+                .unwrap()
+                .id
+        })
+        .collect();
     for _ in 0..40 {
         futures::executor::block_on(futures::future::join(engine::tick(&rt), engine::tick(&rt)));
         rt.advance(SECOND);
     }
     assert!(ids.iter().all(|id| job(id).status == JobStatus::Settled));
     // One dispatch per job (the second tick found each job busy or not due).
-    let dispatches = rt.outcalls.borrow().iter().filter(|o| o.url.ends_with("/v1/jobs")).count();
+    let dispatches = rt
+        .outcalls
+        .borrow()
+        .iter()
+        .filter(|o| o.url.ends_with("/v1/jobs"))
+        .count();
     assert_eq!(dispatches, ids.len());
     check_escrow(&rt);
 }
@@ -509,7 +706,15 @@ fn lost_escrow_answers_settle_each_hold_exactly_once() {
         let rt = FakeRuntime::new(&[Behaviour::Cheat, Behaviour::Honest]);
         rt.sync();
         let ids: Vec<String> = (0..3)
-            .map(|i| submit(&rt, user(1 + i % 2), seeded_matmul(5, 4, 3, Tier::Freivalds)).unwrap().id)
+            .map(|i| {
+                submit(
+                    &rt,
+                    user(1 + i % 2),
+                    seeded_matmul(5, 4, 3, Tier::Freivalds),
+                )
+                .unwrap()
+                .id
+            })
             .collect();
         rt.escrow_lose_every.set(Some(every));
         if every == 1 {
@@ -549,9 +754,20 @@ fn an_upgrade_mid_job_resumes_every_job() {
     rt.upgrade();
     // Stable state is intact, heap caches are rebuilt from it.
     assert_eq!(ids.iter().map(|id| job(id)).collect::<Vec<_>>(), before);
-    assert_eq!(read_state(|s| s.active.len()), before.iter().filter(|j| !j.status.is_final()).count() as u64);
-    assert_eq!(read_state(|s| s.pending_of(user(1))), read_state(|s| s.active.len()) as u32);
-    assert_eq!(read_state(|s| s.index.eligible_count(tensormine_core::registry::WorkloadKind::Matmul)), 3);
+    assert_eq!(
+        read_state(|s| s.active.len()),
+        before.iter().filter(|j| !j.status.is_final()).count() as u64
+    );
+    assert_eq!(
+        read_state(|s| s.pending_of(user(1))),
+        read_state(|s| s.active.len()) as u32
+    );
+    assert_eq!(
+        read_state(|s| s
+            .index
+            .eligible_count(tensormine_core::registry::WorkloadKind::Matmul)),
+        3
+    );
     assert_eq!(*rt.certified.borrow(), root.0.to_vec());
     run_to_final(&rt, 200);
     check_escrow(&rt);
@@ -566,16 +782,25 @@ fn receipts_are_signed_in_batches_and_verify_offline() {
     let reqs = [
         seeded_matmul(4, 4, 4, Tier::Freivalds),
         embed(&["a", "b"], Tier::None),
-        JobRequest { deadline_secs: 30, ..seeded_matmul(3, 3, 3, Tier::None) },
+        JobRequest {
+            deadline_secs: 30,
+            ..seeded_matmul(3, 3, 3, Tier::None)
+        },
     ];
-    let ids: Vec<String> = reqs.into_iter().map(|r| submit(&rt, user(1), r).unwrap().id).collect();
+    let ids: Vec<String> = reqs
+        .into_iter()
+        .map(|r| submit(&rt, user(1), r).unwrap().id)
+        .collect();
     // The third job is cancelled: a refunded receipt.
     let mut third = job(&ids[2]);
     engine::cancel(&mut third, rt.time_now());
     engine::save(&third);
     run_to_final(&rt, 100);
     assert_eq!(read_state(|s| s.counters().receipt_tree_size), 3);
-    assert!(matches!(receipts::get_receipt(&ids[0], rt.time_now()), Err(ReceiptError::NotYetSigned { .. })));
+    assert!(matches!(
+        receipts::get_receipt(&ids[0], rt.time_now()),
+        Err(ReceiptError::NotYetSigned { .. })
+    ));
     futures::executor::block_on(receipts::sign_due(&rt));
     assert_eq!(read_state(|s| s.batches.len()), 1);
     let pk: [u8; 32] = rt.key.verifying_key().to_bytes();
@@ -609,9 +834,14 @@ fn receipts_are_signed_in_batches_and_verify_offline() {
     assert!(verify_receipt(&view.to_proof().unwrap(), &[9; 32]).is_err());
     // A fourth receipt waits for the time limit, then batch 1 covers it;
     // the old receipts still prove against batch 0.
-    let id4 = submit(&rt, user(2), seeded_matmul(2, 2, 2, Tier::None)).unwrap().id;
+    let id4 = submit(&rt, user(2), seeded_matmul(2, 2, 2, Tier::None))
+        .unwrap()
+        .id;
     run_to_final(&rt, 50);
-    assert_eq!(*rt.certified.borrow(), read_state(receipts::root).0.to_vec());
+    assert_eq!(
+        *rt.certified.borrow(),
+        read_state(receipts::root).0.to_vec()
+    );
     assert_ne!(read_state(receipts::root), root);
     futures::executor::block_on(receipts::sign_due(&rt));
     assert_eq!(read_state(|s| s.batches.len()), 1, "not due yet");

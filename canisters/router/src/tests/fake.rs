@@ -178,10 +178,20 @@ impl FakeEscrow {
     }
     /// Σ (available + held + bonded) + treasury.
     pub fn total(&self) -> u64 {
-        self.accounts.values().map(|a| a.available + a.held + a.bonded).sum::<u64>() + self.treasury
+        self.accounts
+            .values()
+            .map(|a| a.available + a.held + a.bonded)
+            .sum::<u64>()
+            + self.treasury
     }
 
-    fn hold(&mut self, job: String, payer: Principal, amount: u64, now: u64) -> Result<Hold, HoldError> {
+    fn hold(
+        &mut self,
+        job: String,
+        payer: Principal,
+        amount: u64,
+        now: u64,
+    ) -> Result<Hold, HoldError> {
         if amount == 0 {
             return Err(HoldError::AmountTooSmall { min: 1 });
         }
@@ -196,7 +206,9 @@ impl FakeEscrow {
         }
         let a = self.accounts.entry(payer).or_default();
         if a.available < amount {
-            return Err(HoldError::InsufficientFunds { available: a.available });
+            return Err(HoldError::InsufficientFunds {
+                available: a.available,
+            });
         }
         a.available -= amount;
         a.held += amount;
@@ -211,13 +223,28 @@ impl FakeEscrow {
         Ok(h)
     }
 
-    fn release(&mut self, job: String, payees: Vec<(Principal, u64)>, fee: u64, now: u64) -> Result<Settlement, ReleaseError> {
+    fn release(
+        &mut self,
+        job: String,
+        payees: Vec<(Principal, u64)>,
+        fee: u64,
+        now: u64,
+    ) -> Result<Settlement, ReleaseError> {
         self.release_calls += 1;
-        let hold = self.holds.get(&job).cloned().ok_or(ReleaseError::UnknownJob)?;
+        let hold = self
+            .holds
+            .get(&job)
+            .cloned()
+            .ok_or(ReleaseError::UnknownJob)?;
         match &hold.settlement {
-            Some(s @ Settlement::Released { payees: p, fee: f, .. }) if *p == payees && *f == fee => return Ok(s.clone()),
+            Some(
+                s @ Settlement::Released {
+                    payees: p, fee: f, ..
+                },
+            ) if *p == payees && *f == fee => return Ok(s.clone()),
             Some(_) => {
-                self.conflicting_settles.push(format!("release {job} after {:?}", hold.settlement));
+                self.conflicting_settles
+                    .push(format!("release {job} after {:?}", hold.settlement));
                 return Err(ReleaseError::AlreadySettled { hold });
             }
             None => {}
@@ -246,11 +273,16 @@ impl FakeEscrow {
 
     fn refund(&mut self, job: String, now: u64) -> Result<Settlement, RefundError> {
         self.refund_calls += 1;
-        let hold = self.holds.get(&job).cloned().ok_or(RefundError::UnknownJob)?;
+        let hold = self
+            .holds
+            .get(&job)
+            .cloned()
+            .ok_or(RefundError::UnknownJob)?;
         match &hold.settlement {
             Some(s @ Settlement::Refunded { .. }) => return Ok(s.clone()),
             Some(_) => {
-                self.conflicting_settles.push(format!("refund {job} after release"));
+                self.conflicting_settles
+                    .push(format!("refund {job} after release"));
                 return Err(RefundError::AlreadySettled { hold });
             }
             None => {}
@@ -267,7 +299,14 @@ impl FakeEscrow {
         Ok(s)
     }
 
-    fn slash(&mut self, miner: Principal, amount: u64, beneficiary: Principal, job: String, now: u64) -> Result<Slash, SlashError> {
+    fn slash(
+        &mut self,
+        miner: Principal,
+        amount: u64,
+        beneficiary: Principal,
+        job: String,
+        now: u64,
+    ) -> Result<Slash, SlashError> {
         if amount == 0 {
             return Err(SlashError::AmountTooSmall { min: 1 });
         }
@@ -363,14 +402,24 @@ pub fn embedding(model: &Digest32, sentence: &str, salt: &[u8]) -> Vec<f32> {
     input.extend_from_slice(salt);
     input.extend_from_slice(sentence.as_bytes());
     let d = Digest32::sha256(&input);
-    (0..EMBED_DIM).map(|i| d.0[i] as f32 / 255.0 - 0.5 + if i == 0 { 2.0 } else { 0.0 }).collect()
+    (0..EMBED_DIM)
+        .map(|i| d.0[i] as f32 / 255.0 - 0.5 + if i == 0 { 2.0 } else { 0.0 })
+        .collect()
 }
 
-fn operand(source: &MatrixSource, stream: u64, rows: usize, cols: usize, web: &BTreeMap<String, Vec<f32>>) -> Vec<f32> {
+fn operand(
+    source: &MatrixSource,
+    stream: u64,
+    rows: usize,
+    cols: usize,
+    web: &BTreeMap<String, Vec<f32>>,
+) -> Vec<f32> {
     match source {
         MatrixSource::Seeded { seed } => prng::matrix(&seed.0, stream, rows, cols),
         MatrixSource::Inline { data } => data.0.clone(),
-        MatrixSource::Url { url, .. } => web.get(url).expect("the fake web has the operand").clone(),
+        MatrixSource::Url { url, .. } => {
+            web.get(url).expect("the fake web has the operand").clone()
+        }
     }
 }
 
@@ -383,15 +432,27 @@ pub fn compute(spec: &JobSpec, web: &BTreeMap<String, Vec<f32>>) -> (Vec<f32>, u
             let b = operand(&s.b, STREAM_B, shape.k, shape.n, web);
             (reference_matmul(&a, &b, shape), shape.n)
         }
-        JobSpec::Embed(e) => (e.sentences.iter().flat_map(|s| embedding(&e.model, s, b"")).collect(), EMBED_DIM),
+        JobSpec::Embed(e) => (
+            e.sentences
+                .iter()
+                .flat_map(|s| embedding(&e.model, s, b""))
+                .collect(),
+            EMBED_DIM,
+        ),
     }
 }
 
 fn cheat(spec: &JobSpec, result: &mut [f32], cols: usize, who: u8) {
     match spec {
-        JobSpec::Matmul(_) => result[..cols].iter_mut().for_each(|v| *v += 1.5 + who as f32),
+        JobSpec::Matmul(_) => result[..cols]
+            .iter_mut()
+            .for_each(|v| *v += 1.5 + who as f32),
         JobSpec::Embed(e) => {
-            let wrong: Vec<f32> = e.sentences.iter().flat_map(|s| embedding(&e.model, s, &[b'c', who])).collect();
+            let wrong: Vec<f32> = e
+                .sentences
+                .iter()
+                .flat_map(|s| embedding(&e.model, s, &[b'c', who]))
+                .collect();
             result.copy_from_slice(&wrong);
         }
     }
@@ -433,7 +494,12 @@ impl FakeWorker {
         }
     }
 
-    fn handle(&mut self, path: &str, body: Option<&[u8]>, web: &BTreeMap<String, Vec<f32>>) -> Result<OutcallResponse, String> {
+    fn handle(
+        &mut self,
+        path: &str,
+        body: Option<&[u8]>,
+        web: &BTreeMap<String, Vec<f32>>,
+    ) -> Result<OutcallResponse, String> {
         let alive = match self.behaviour {
             Behaviour::Down => false,
             Behaviour::DiesAfterDispatch => self.dispatched == 0,
@@ -444,13 +510,18 @@ impl FakeWorker {
             return Err("connection refused".into());
         }
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let parts: Vec<&str> = path.trim_start_matches("/v1/jobs").split('/').filter(|p| !p.is_empty()).collect();
+        let parts: Vec<&str> = path
+            .trim_start_matches("/v1/jobs")
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .collect();
         match (parts.as_slice(), body) {
             ([], Some(body)) => {
                 if self.behaviour == Behaviour::Refuse {
                     return api_error(400, "unsupported");
                 }
-                let req: api::JobRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let req: api::JobRequest =
+                    serde_json::from_slice(body).map_err(|e| e.to_string())?;
                 if !self.jobs.contains_key(&req.job_id) {
                     let (mut result, cols) = compute(&req.spec, web);
                     if self.behaviour == Behaviour::Cheat {
@@ -491,7 +562,11 @@ impl FakeWorker {
                         job_id: id.to_string(),
                         spec_hash: signing::spec_hash(&j.spec),
                         workload: j.spec.workload(),
-                        state: if done { JobState::Done } else { JobState::Running },
+                        state: if done {
+                            JobState::Done
+                        } else {
+                            JobState::Running
+                        },
                         progress: api::Progress {
                             done: if done { rows } else { 0 },
                             total: rows,
@@ -526,7 +601,8 @@ impl FakeWorker {
                 let Some(j) = self.jobs.get(*id) else {
                     return api_error(404, "not_found");
                 };
-                let req: ChallengeRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let req: ChallengeRequest =
+                    serde_json::from_slice(body).map_err(|e| e.to_string())?;
                 let n = j.cols;
                 let tree = RowMerkleTree::from_matrix(&j.result, n);
                 let r = prng::challenge_vector(&req.r_seed.0, n);
@@ -541,7 +617,9 @@ impl FakeWorker {
                             .iter()
                             .map(|&i| ProvenRow {
                                 index: i,
-                                values: F32Array(j.result[i as usize * n..(i as usize + 1) * n].to_vec()),
+                                values: F32Array(
+                                    j.result[i as usize * n..(i as usize + 1) * n].to_vec(),
+                                ),
                                 path: tree.proof(i).unwrap(),
                             })
                             .collect(),
@@ -589,7 +667,10 @@ impl YieldNow {
 
 impl std::future::Future for YieldNow {
     type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
         if self.0 {
             std::task::Poll::Ready(())
         } else {
@@ -727,11 +808,13 @@ impl FakeRuntime {
         let mut e = self.escrow.borrow_mut();
         Ok(match method {
             "hold" => {
-                let (job, payer, amount) = Decode!(arg, String, Principal, u64).map_err(|e| e.to_string())?;
+                let (job, payer, amount) =
+                    Decode!(arg, String, Principal, u64).map_err(|e| e.to_string())?;
                 Encode!(&e.hold(job, payer, amount, now))
             }
             "release" => {
-                let (job, payees, fee) = Decode!(arg, String, Vec<(Principal, u64)>, u64).map_err(|e| e.to_string())?;
+                let (job, payees, fee) =
+                    Decode!(arg, String, Vec<(Principal, u64)>, u64).map_err(|e| e.to_string())?;
                 Encode!(&e.release(job, payees, fee, now))
             }
             "refund" => {
@@ -807,9 +890,15 @@ impl Runtime for FakeRuntime {
             YieldNow::new().await;
         }
         self.outcalls.borrow_mut().push(request.clone());
-        let rest = request.url.strip_prefix("https://w").expect("fake worker URL");
+        let rest = request
+            .url
+            .strip_prefix("https://w")
+            .expect("fake worker URL");
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let i: usize = host.strip_suffix(".test").and_then(|h| h.parse().ok()).expect("w{i}.test");
+        let i: usize = host
+            .strip_suffix(".test")
+            .and_then(|h| h.parse().ok())
+            .expect("w{i}.test");
         let web = self.web.borrow();
         let response = self.workers.borrow_mut()[i].handle(path, request.body.as_deref(), &web);
         if let Ok(r) = &response {
@@ -827,7 +916,12 @@ impl Runtime for FakeRuntime {
         }
     }
 
-    async fn call(&self, canister: Principal, method: &str, arg: Vec<u8>) -> Result<Vec<u8>, String> {
+    async fn call(
+        &self,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
         if canister == escrow_id() {
             let n = self.escrow_calls.get() + 1;
             self.escrow_calls.set(n);
@@ -932,6 +1026,9 @@ pub fn run_to_final(rt: &FakeRuntime, max_ticks: u32) -> u32 {
             rt.now.set(rt.now.get().max(at).max(rt.now.get() + 1));
         }
     }
-    assert!(read_state(|s| s.active.is_empty()), "jobs still active after {max_ticks} ticks");
+    assert!(
+        read_state(|s| s.active.is_empty()),
+        "jobs still active after {max_ticks} ticks"
+    );
     max_ticks
 }

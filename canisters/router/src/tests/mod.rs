@@ -20,7 +20,7 @@ fn check_candid_interface() {
     });
 }
 
+mod engine_paths;
 mod fake;
 mod pricing;
-mod engine_paths;
 mod props;

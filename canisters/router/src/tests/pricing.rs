@@ -35,19 +35,51 @@ fn err(r: &JobRequest) -> SpecError {
 #[test]
 fn valid_requests_pass() {
     let c = test_config();
-    for tier in [Tier::None, Tier::Freivalds, Tier::Audit { rate_ppm: 1_000_000 }, Tier::Redundant { k: 5 }] {
+    for tier in [
+        Tier::None,
+        Tier::Freivalds,
+        Tier::Audit {
+            rate_ppm: 1_000_000,
+        },
+        Tier::Redundant { k: 5 },
+    ] {
         validate(&c, &seeded_matmul(4, 4, 4, tier)).unwrap();
     }
-    validate(&c, &mm(1, 2, 1, inline(&[1.0, 2.0]), inline(&[3.0, 4.0]), Tier::Freivalds)).unwrap();
+    validate(
+        &c,
+        &mm(
+            1,
+            2,
+            1,
+            inline(&[1.0, 2.0]),
+            inline(&[3.0, 4.0]),
+            Tier::Freivalds,
+        ),
+    )
+    .unwrap();
     validate(&c, &embed(&["hello"], Tier::Redundant { k: 2 })).unwrap();
-    validate(&c, &mm(2, 2, 2, url("https://x/a"), seed(), Tier::Audit { rate_ppm: 0 })).unwrap();
+    validate(
+        &c,
+        &mm(
+            2,
+            2,
+            2,
+            url("https://x/a"),
+            seed(),
+            Tier::Audit { rate_ppm: 0 },
+        ),
+    )
+    .unwrap();
 }
 
 #[test]
 fn dimensions() {
     let max = test_config().max_matmul_dim;
     for (m, k, n) in [(0, 1, 1), (1, 0, 1), (1, 1, 0), (max + 1, 1, 1)] {
-        assert!(matches!(err(&mm(m, k, n, seed(), seed(), Tier::None)), SpecError::InvalidDimensions { .. }));
+        assert!(matches!(
+            err(&mm(m, k, n, seed(), seed(), Tier::None)),
+            SpecError::InvalidDimensions { .. }
+        ));
     }
 }
 
@@ -57,20 +89,51 @@ fn operands() {
         SpecError::InvalidOperand { operand, reason } => (operand, reason),
         other => panic!("{other:?}"),
     };
-    let (o, r) = op(err(&mm(2, 2, 2, OperandInput::Seeded(vec![1; 31]), seed(), Tier::None)));
+    let (o, r) = op(err(&mm(
+        2,
+        2,
+        2,
+        OperandInput::Seeded(vec![1; 31]),
+        seed(),
+        Tier::None,
+    )));
     assert_eq!(o, "a seed");
     assert!(r.contains("32 bytes"), "{r}");
     let (o, _) = op(err(&mm(1, 2, 1, seed(), inline(&[1.0]), Tier::None)));
     assert_eq!(o, "b");
-    let (_, r) = op(err(&mm(1, 2, 1, inline(&[1.0, f32::NAN]), seed(), Tier::None)));
+    let (_, r) = op(err(&mm(
+        1,
+        2,
+        1,
+        inline(&[1.0, f32::NAN]),
+        seed(),
+        Tier::None,
+    )));
     assert!(r.contains("value 1 is not finite"), "{r}");
-    let (_, r) = op(err(&mm(1, 1, 1, inline(&[f32::INFINITY]), seed(), Tier::None)));
+    let (_, r) = op(err(&mm(
+        1,
+        1,
+        1,
+        inline(&[f32::INFINITY]),
+        seed(),
+        Tier::None,
+    )));
     assert!(r.contains("not finite"), "{r}");
     // Scheme: http only on a local network.
     op(err(&mm(1, 1, 1, url("http://x/a"), seed(), Tier::None)));
     op(err(&mm(1, 1, 1, url("https://x/a b"), seed(), Tier::None)));
-    op(err(&mm(1, 1, 1, url(&format!("https://{}", "x".repeat(512))), seed(), Tier::None)));
-    let local = Config { local: true, ..test_config() };
+    op(err(&mm(
+        1,
+        1,
+        1,
+        url(&format!("https://{}", "x".repeat(512))),
+        seed(),
+        Tier::None,
+    )));
+    let local = Config {
+        local: true,
+        ..test_config()
+    };
     validate(&local, &mm(1, 1, 1, url("http://x/a"), seed(), Tier::None)).unwrap();
     let short_sha = OperandInput::Url {
         url: "https://x/a".into(),
@@ -86,10 +149,25 @@ fn inline_too_large() {
         ..test_config()
     };
     // 2·2 + 2·2 values = 32 bytes: fits; 2·3 + 3·2 = 48: does not.
-    validate(&c, &mm(2, 2, 2, inline(&[1.0; 4]), inline(&[1.0; 4]), Tier::None)).unwrap();
-    let e = validate(&c, &mm(2, 3, 2, inline(&[1.0; 6]), inline(&[1.0; 6]), Tier::None)).unwrap_err();
+    validate(
+        &c,
+        &mm(2, 2, 2, inline(&[1.0; 4]), inline(&[1.0; 4]), Tier::None),
+    )
+    .unwrap();
+    let e = validate(
+        &c,
+        &mm(2, 3, 2, inline(&[1.0; 6]), inline(&[1.0; 6]), Tier::None),
+    )
+    .unwrap_err();
     assert_eq!(e, SpecError::InlineTooLarge { bytes: 48, max: 32 });
-    let e = validate(&c, &embed(&["0123456789", "0123456789", "0123456789", "0123"], Tier::None)).unwrap_err();
+    let e = validate(
+        &c,
+        &embed(
+            &["0123456789", "0123456789", "0123456789", "0123"],
+            Tier::None,
+        ),
+    )
+    .unwrap_err();
     assert_eq!(e, SpecError::InlineTooLarge { bytes: 34, max: 32 });
 }
 
@@ -101,22 +179,48 @@ fn model_and_sentences() {
         sentences: vec!["a".into()],
     };
     assert!(matches!(err(&r), SpecError::InvalidModel { .. }));
-    assert!(matches!(err(&embed(&[], Tier::None)), SpecError::InvalidSentences { .. }));
-    assert!(matches!(err(&embed(&["a", "  "], Tier::None)), SpecError::InvalidSentences { .. }));
+    assert!(matches!(
+        err(&embed(&[], Tier::None)),
+        SpecError::InvalidSentences { .. }
+    ));
+    assert!(matches!(
+        err(&embed(&["a", "  "], Tier::None)),
+        SpecError::InvalidSentences { .. }
+    ));
     let long = "x".repeat(submit::MAX_SENTENCE_BYTES + 1);
-    assert!(matches!(err(&embed(&[&long], Tier::None)), SpecError::InvalidSentences { .. }));
+    assert!(matches!(
+        err(&embed(&[&long], Tier::None)),
+        SpecError::InvalidSentences { .. }
+    ));
     let many = vec!["s"; test_config().max_sentences as usize + 1];
-    assert!(matches!(err(&embed(&many, Tier::None)), SpecError::InvalidSentences { .. }));
+    assert!(matches!(
+        err(&embed(&many, Tier::None)),
+        SpecError::InvalidSentences { .. }
+    ));
 }
 
 #[test]
 fn tiers() {
     let tier_err = |r: &JobRequest| matches!(err(r), SpecError::InvalidTier { .. });
-    assert!(tier_err(&seeded_matmul(2, 2, 2, Tier::Audit { rate_ppm: 1_000_001 })));
+    assert!(tier_err(&seeded_matmul(
+        2,
+        2,
+        2,
+        Tier::Audit {
+            rate_ppm: 1_000_001
+        }
+    )));
     assert!(tier_err(&seeded_matmul(2, 2, 2, Tier::Redundant { k: 1 })));
     assert!(tier_err(&seeded_matmul(2, 2, 2, Tier::Redundant { k: 6 })));
     assert!(tier_err(&embed(&["a"], Tier::Freivalds)));
-    assert!(tier_err(&mm(2, 2, 2, url("https://x/a"), seed(), Tier::Freivalds)));
+    assert!(tier_err(&mm(
+        2,
+        2,
+        2,
+        url("https://x/a"),
+        seed(),
+        Tier::Freivalds
+    )));
     // Too many elements for an on-chain Freivalds check.
     let c = test_config();
     // m·k + k·n with m = 4096, n = 1: k = 1023 fits 4 Mi elements, 1024 does not.
@@ -124,9 +228,20 @@ fn tiers() {
     validate(&c, &seeded_matmul(4096, 1023, 1, Tier::Freivalds)).unwrap();
     assert!(tier_err(&seeded_matmul(4096, 1024, 1, Tier::Freivalds)));
     // The challenge answer would not fit in an outcall (URL matmul, audited).
-    assert!(tier_err(&mm(60_000, 1, 60_000, url("https://x/a"), seed(), Tier::Audit { rate_ppm: 1 })));
+    assert!(tier_err(&mm(
+        60_000,
+        1,
+        60_000,
+        url("https://x/a"),
+        seed(),
+        Tier::Audit { rate_ppm: 1 }
+    )));
     // ...but Tier::None never challenges.
-    validate(&c, &mm(60_000, 1, 60_000, url("https://x/a"), seed(), Tier::None)).unwrap();
+    validate(
+        &c,
+        &mm(60_000, 1, 60_000, url("https://x/a"), seed(), Tier::None),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -150,7 +265,10 @@ fn deadline_and_idempotency_key() {
             idempotency_key: Some(key.clone()),
             ..seeded_matmul(2, 2, 2, Tier::None)
         };
-        assert!(matches!(err(&r), SpecError::InvalidIdempotencyKey { .. }), "{key:?}");
+        assert!(
+            matches!(err(&r), SpecError::InvalidIdempotencyKey { .. }),
+            "{key:?}"
+        );
     }
 }
 
@@ -158,8 +276,14 @@ fn deadline_and_idempotency_key() {
 fn submit_errors_before_the_hold() {
     let rt = FakeRuntime::new(&[Behaviour::Honest]);
     let r = seeded_matmul(2, 2, 2, Tier::None);
-    assert_eq!(submit(&rt, candid::Principal::anonymous(), r.clone()), Err(SubmitError::AnonymousCaller));
-    let cheap = JobRequest { max_price_sats: 10, ..r.clone() };
+    assert_eq!(
+        submit(&rt, candid::Principal::anonymous(), r.clone()),
+        Err(SubmitError::AnonymousCaller)
+    );
+    let cheap = JobRequest {
+        max_price_sats: 10,
+        ..r.clone()
+    };
     let c = test_config();
     assert_eq!(
         submit(&rt, user(1), cheap.clone()),
@@ -167,9 +291,20 @@ fn submit_errors_before_the_hold() {
             min_sats: min_max_price(&c, &cheap, 1)
         })
     );
-    let bad = JobRequest { deadline_secs: 1, ..r.clone() };
-    assert!(matches!(submit(&rt, user(1), bad), Err(SubmitError::InvalidSpec(SpecError::InvalidDeadline { .. }))));
-    crate::state::mutate_state(|s| s.set_config(Config { read_only: true, ..test_config() }));
+    let bad = JobRequest {
+        deadline_secs: 1,
+        ..r.clone()
+    };
+    assert!(matches!(
+        submit(&rt, user(1), bad),
+        Err(SubmitError::InvalidSpec(SpecError::InvalidDeadline { .. }))
+    ));
+    crate::state::mutate_state(|s| {
+        s.set_config(Config {
+            read_only: true,
+            ..test_config()
+        })
+    });
     assert_eq!(submit(&rt, user(1), r), Err(SubmitError::ReadOnly));
     // Nothing was held or created.
     assert!(rt.escrow.borrow().holds.is_empty());
@@ -189,12 +324,17 @@ fn rate_limits_pending_limit_and_idempotency() {
     let r = seeded_matmul(2, 2, 2, Tier::None);
     submit(&rt, user(1), r.clone()).unwrap();
     submit(&rt, user(1), r.clone()).unwrap();
-    assert!(matches!(submit(&rt, user(1), r.clone()), Err(SubmitError::RateLimited { retry_after_ns }) if retry_after_ns <= 60 * SECOND));
+    assert!(
+        matches!(submit(&rt, user(1), r.clone()), Err(SubmitError::RateLimited { retry_after_ns }) if retry_after_ns <= 60 * SECOND)
+    );
     // Another principal has its own window.
     submit(&rt, user(2), r.clone()).unwrap();
     rt.advance(60 * SECOND);
     submit(&rt, user(1), r.clone()).unwrap();
-    assert_eq!(submit(&rt, user(1), r.clone()), Err(SubmitError::TooManyPendingJobs { max: 3 }));
+    assert_eq!(
+        submit(&rt, user(1), r.clone()),
+        Err(SubmitError::TooManyPendingJobs { max: 3 })
+    );
     // Idempotency: same key and request → same job; other request → conflict.
     let keyed = JobRequest {
         idempotency_key: Some("k1".into()),
@@ -207,7 +347,10 @@ fn rate_limits_pending_limit_and_idempotency() {
         max_price_sats: 20_000,
         ..keyed
     };
-    assert_eq!(submit(&rt, user(2), other), Err(SubmitError::IdempotencyConflict { job_id: first.id }));
+    assert_eq!(
+        submit(&rt, user(2), other),
+        Err(SubmitError::IdempotencyConflict { job_id: first.id })
+    );
 }
 
 #[test]
@@ -218,7 +361,10 @@ fn hold_refused_rejects_the_job() {
         ..seeded_matmul(2, 2, 2, Tier::None)
     };
     let e = submit(&rt, user(1), r).unwrap_err();
-    assert!(matches!(&e, SubmitError::HoldRefused { reason } if reason.contains("InsufficientFunds")), "{e:?}");
+    assert!(
+        matches!(&e, SubmitError::HoldRefused { reason } if reason.contains("InsufficientFunds")),
+        "{e:?}"
+    );
     let j = job("job-1");
     assert_eq!(j.status, JobStatus::Rejected);
     assert!(crate::state::read_state(|s| s.active.is_empty()));
@@ -231,7 +377,12 @@ fn a_lost_hold_answer_is_retried_by_the_engine() {
     rt.sync();
     rt.escrow_lose_every.set(Some(1));
     let e = submit(&rt, user(1), seeded_matmul(2, 2, 2, Tier::None)).unwrap_err();
-    assert_eq!(e, SubmitError::HoldPending { job_id: "job-1".into() });
+    assert_eq!(
+        e,
+        SubmitError::HoldPending {
+            job_id: "job-1".into()
+        }
+    );
     assert_eq!(job("job-1").status, JobStatus::Holding);
     rt.escrow_lose_every.set(None);
     run_to_final(&rt, 50);
@@ -252,13 +403,30 @@ fn quote_reports_best_price_and_eligible_miners() {
     assert_eq!(q.payments_reserved, 3);
     assert_eq!(q.eligible_miners, 2);
     assert_eq!(q.best_price_per_unit, Some(MINER_PRICE));
-    assert_eq!(q.min_max_price_sats, Some(min_max_price(&c, &r, MINER_PRICE)));
-    assert_eq!(q.fee_sats, c.fee_base_sats + submit::cycles_reserve_sats(&c, r.tier));
+    assert_eq!(
+        q.min_max_price_sats,
+        Some(min_max_price(&c, &r, MINER_PRICE))
+    );
+    assert_eq!(
+        q.fee_sats,
+        c.fee_base_sats + submit::cycles_reserve_sats(&c, r.tier)
+    );
     // The quoted minimum is enough for the best miner, one sat less is not.
-    let at = |p: u64| max_price_per_unit(&c, &JobRequest { max_price_sats: p, ..r.clone() });
+    let at = |p: u64| {
+        max_price_per_unit(
+            &c,
+            &JobRequest {
+                max_price_sats: p,
+                ..r.clone()
+            },
+        )
+    };
     assert!(at(q.min_max_price_sats.unwrap()).unwrap() >= MINER_PRICE);
     assert!(at(q.min_max_price_sats.unwrap() - 1).is_none_or(|p| p < MINER_PRICE));
-    assert!(matches!(submit::quote(&embed(&[], Tier::None)), Err(QuoteError::InvalidSpec(_))));
+    assert!(matches!(
+        submit::quote(&embed(&[], Tier::None)),
+        Err(QuoteError::InvalidSpec(_))
+    ));
 }
 
 fn tier_strategy() -> impl Strategy<Value = Tier> {

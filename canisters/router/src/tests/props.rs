@@ -56,7 +56,11 @@ fn kind() -> impl Strategy<Value = Kind> {
 enum Step {
     Tick,
     Advance(u64),
-    Submit { kind: Kind, who: u8, deadline: u64 },
+    Submit {
+        kind: Kind,
+        who: u8,
+        deadline: u64,
+    },
     Cancel(usize),
     /// A canister upgrade between steps.
     Upgrade,
@@ -79,7 +83,9 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn request(rt: &FakeRuntime, kind: Kind, deadline: u64, n: usize) -> JobRequest {
-    let always = Tier::Audit { rate_ppm: 1_000_000 };
+    let always = Tier::Audit {
+        rate_ppm: 1_000_000,
+    };
     let sentences = ["alpha", "beta", "gamma"];
     let r = match kind {
         Kind::FreivaldsSeeded => seeded_matmul(3 + n as u32 % 4, 4, 3, Tier::Freivalds),
@@ -90,10 +96,18 @@ fn request(rt: &FakeRuntime, kind: Kind, deadline: u64, n: usize) -> JobRequest 
         Kind::RedundantSeeded => seeded_matmul(3, 2, 3, Tier::Redundant { k: 2 }),
         Kind::Unverified => seeded_matmul(2, 2, 2, Tier::None),
     };
-    JobRequest { deadline_secs: deadline, ..r }
+    JobRequest {
+        deadline_secs: deadline,
+        ..r
+    }
 }
 
-fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>, timeout_secs: u64) -> Result<(), TestCaseError> {
+fn run(
+    workers: Vec<(Behaviour, u32)>,
+    steps: Vec<Step>,
+    lose_every: Option<u32>,
+    timeout_secs: u64,
+) -> Result<(), TestCaseError> {
     let rt = FakeRuntime::new(&[]);
     crate::state::mutate_state(|s| {
         s.set_config(Config {
@@ -111,13 +125,19 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
     let mut ids: Vec<String> = vec![];
     let conserved = |rt: &FakeRuntime| {
         let e = rt.escrow.borrow();
-        (e.total() == e.deposits).then_some(()).ok_or_else(|| TestCaseError::fail(format!("{} != {}", e.total(), e.deposits)))
+        (e.total() == e.deposits)
+            .then_some(())
+            .ok_or_else(|| TestCaseError::fail(format!("{} != {}", e.total(), e.deposits)))
     };
     for s in steps {
         match s {
             Step::Tick => tick(&rt),
             Step::Advance(secs) => rt.advance(secs * SECOND),
-            Step::Submit { kind, who, deadline } => {
+            Step::Submit {
+                kind,
+                who,
+                deadline,
+            } => {
                 let r = request(&rt, kind, deadline, ids.len());
                 match submit(&rt, user(who), r) {
                     Ok(v) => ids.push(v.id),
@@ -127,7 +147,10 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
             }
             Step::Upgrade => rt.upgrade(),
             Step::OverlappingTicks => {
-                futures::executor::block_on(futures::future::join(engine::tick(&rt), engine::tick(&rt)));
+                futures::executor::block_on(futures::future::join(
+                    engine::tick(&rt),
+                    engine::tick(&rt),
+                ));
             }
             Step::CancelDuringTick(i) => {
                 let id = ids.get(i).cloned();
@@ -157,7 +180,10 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
     conserved(&rt)?;
     check_escrow(&rt);
     let behaviour_of = |p: candid::Principal| {
-        (0..workers.len()).find(|&i| miner_id(i) == p).map(|i| rt.workers.borrow()[i].behaviour).unwrap()
+        (0..workers.len())
+            .find(|&i| miner_id(i) == p)
+            .map(|i| rt.workers.borrow()[i].behaviour)
+            .unwrap()
     };
     let mut receipts = 0;
     for id in &ids {
@@ -171,7 +197,11 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
             // A rejected miner was slashed (once, in favour of the submitter).
             if matches!(a.state, AssignmentState::Rejected { .. }) {
                 prop_assert!(a.slash_done);
-                prop_assert!(rt.escrow.borrow().slashes.contains_key(&(a.miner, id.clone())));
+                prop_assert!(rt
+                    .escrow
+                    .borrow()
+                    .slashes
+                    .contains_key(&(a.miner, id.clone())));
             }
         }
         if j.status != JobStatus::Settled {
@@ -186,15 +216,29 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
             let a = j.assignments.iter().find(|a| a.miner == p).unwrap();
             prop_assert_eq!(a.state.clone(), AssignmentState::Accepted);
             if verified {
-                prop_assert!(behaviour_of(p) != Behaviour::Cheat, "{id}: cheater {p} paid");
+                prop_assert!(
+                    behaviour_of(p) != Behaviour::Cheat,
+                    "{id}: cheater {p} paid"
+                );
                 let sha = a.commitment.as_ref().unwrap().commitment.sha256;
-                prop_assert_eq!(sha, honest_sha, "{}: paid result differs from the honest one", id);
+                prop_assert_eq!(
+                    sha,
+                    honest_sha,
+                    "{}: paid result differs from the honest one",
+                    id
+                );
             }
         }
         if verified {
-            prop_assert_eq!(accepted.commitment.as_ref().unwrap().commitment.sha256, honest_sha);
+            prop_assert_eq!(
+                accepted.commitment.as_ref().unwrap().commitment.sha256,
+                honest_sha
+            );
             if j.stored_result_bytes > 0 {
-                prop_assert_eq!(read_state(|s| s.results.get(id)).unwrap(), f32_to_le_bytes(&honest));
+                prop_assert_eq!(
+                    read_state(|s| s.results.get(id)).unwrap(),
+                    f32_to_le_bytes(&honest)
+                );
             }
         }
     }
@@ -202,7 +246,12 @@ fn run(workers: Vec<(Behaviour, u32)>, steps: Vec<Step>, lose_every: Option<u32>
     // Every verdict that cost a miner was reported at most once per job.
     let reports = rt.reports.borrow();
     for (i, r) in reports.iter().enumerate() {
-        prop_assert!(!reports[..i].iter().any(|o| o.miner == r.miner && o.job_id == r.job_id), "{r:?} twice");
+        prop_assert!(
+            !reports[..i]
+                .iter()
+                .any(|o| o.miner == r.miner && o.job_id == r.job_id),
+            "{r:?} twice"
+        );
     }
     Ok(())
 }
