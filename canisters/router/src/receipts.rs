@@ -20,10 +20,12 @@ use tensormine_core::receipt::{
 use tensormine_core::router::*;
 use tensormine_core::Digest32;
 
-fn miner_line(a: &crate::job::Assignment) -> MinerLine {
+/// `settled`: the job was released (a refunded job paid no miner, even one
+/// whose result had already been accepted when the deadline passed).
+fn miner_line(a: &crate::job::Assignment, settled: bool) -> MinerLine {
     MinerLine {
         miner: HexBytes(a.miner.as_slice().to_vec()),
-        paid_sats: if a.state == AssignmentState::Accepted { a.price_sats } else { 0 },
+        paid_sats: if settled && a.state == AssignmentState::Accepted { a.price_sats } else { 0 },
         verdict: match &a.state {
             AssignmentState::Accepted => MinerVerdict::Accepted,
             AssignmentState::TimedOut => MinerVerdict::TimedOut,
@@ -69,7 +71,11 @@ pub fn receipt(router: Principal, job: &Job, index: u64, now: u64) -> Receipt {
         tier: job.request.tier.into(),
         outcome,
         result,
-        miners: job.assignments.iter().map(miner_line).collect(),
+        miners: job
+            .assignments
+            .iter()
+            .map(|a| miner_line(a, job.status == JobStatus::Settled))
+            .collect(),
         held_sats: job.request.max_price_sats,
         fee_sats: job.fee_sats,
         refunded_sats: job.refunded_sats,

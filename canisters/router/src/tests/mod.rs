@@ -1,4 +1,7 @@
-//! Native tests: the Candid interface.
+//! Native tests: the Candid interface, and the router's logic through its
+//! `Runtime` trait on a scripted runtime ([`fake`]): validation and pricing
+//! ([`pricing`]), the engine end to end ([`engine_paths`]) and random
+//! markets ([`props`]).
 
 #[test]
 fn check_candid_interface() {
@@ -16,3 +19,8 @@ fn check_candid_interface() {
         panic!("candid/router.did differs from the code (UPDATE_CANDID=1 rewrites it): {e:?}")
     });
 }
+
+mod engine_paths;
+mod fake;
+mod pricing;
+mod props;
