@@ -29,12 +29,11 @@ fn miner_line(a: &crate::job::Assignment, settled: bool) -> MinerLine {
         verdict: match &a.state {
             AssignmentState::Accepted => MinerVerdict::Accepted,
             AssignmentState::TimedOut => MinerVerdict::TimedOut,
-            AssignmentState::Rejected { reason } | AssignmentState::Failed { reason } => {
-                MinerVerdict::Rejected { reason: reason.clone() }
+            AssignmentState::Rejected { reason } => MinerVerdict::Rejected { reason: reason.clone() },
+            AssignmentState::Failed { reason } => MinerVerdict::Failed { reason: reason.clone() },
+            AssignmentState::Committed | AssignmentState::Dispatching { .. } | AssignmentState::Running { .. } => {
+                MinerVerdict::Unchecked
             }
-            other => MinerVerdict::Rejected {
-                reason: format!("not accepted ({other:?})"),
-            },
         },
         slashed_sats: a.slashed_sats,
     }

@@ -94,6 +94,24 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     store_result(rt, job, c).await;
 }
 
+/// Counts a failed outcall to a committed miner; after
+/// [`MAX_POLL_ERRORS`](crate::engine::MAX_POLL_ERRORS) in a row the miner is
+/// given up on (a replacement is matched) instead of holding the job until
+/// its deadline. Answers whether it was given up on.
+fn give_up_after_errors(job: &mut Job, i: usize, why: &str, now: u64) -> bool {
+    let a = &mut job.assignments[i];
+    a.errors += 1;
+    if a.errors < crate::engine::MAX_POLL_ERRORS {
+        retry(job, now, why);
+        return false;
+    }
+    a.state = AssignmentState::Failed {
+        reason: format!("worker unreachable after committing: {why}"),
+    };
+    event(now, job, "assignment", format!("{} failed after committing", job.assignments[i].miner));
+    true
+}
+
 fn retry(job: &mut Job, now: u64, why: &str) {
     event(now, job, "verify_retry", why.to_string());
     job.next_action_ns = now + RETRY_NS;
@@ -122,10 +140,13 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
                 continue;
             }
             Reply::Unavailable(e) => {
-                retry(job, now, &e);
+                if give_up_after_errors(job, i, &e, now) {
+                    continue;
+                }
                 return false;
             }
         };
+        job.assignments[i].errors = 0;
         let verdict = match verdict {
             // One replica answered a non-replicated outcall: before a verdict
             // that costs the miner its bond, hear every replica.
@@ -284,7 +305,10 @@ async fn compare<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8; 32])
                 return false;
             }
             Reply::Unavailable(e) => {
-                retry(job, rt.time(), &e);
+                if give_up_after_errors(job, i, &e, rt.time()) {
+                    job.status = JobStatus::Running;
+                    job.next_action_ns = rt.time();
+                }
                 return false;
             }
         }

@@ -102,6 +102,14 @@ pub enum MinerVerdict {
     },
     /// No answer before the deadline.
     TimedOut,
+    /// The miner could not run the job (refused it, failed, became
+    /// unreachable, or the job was cancelled): not a wrong answer.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Its answer was never judged (the job ended first, e.g. refunded).
+    Unchecked,
 }
 
 /// One miner's part in a job.

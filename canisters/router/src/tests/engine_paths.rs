@@ -496,11 +496,12 @@ fn deadline_refunds_a_job_whose_miner_never_finishes() {
 }
 
 #[test]
-fn a_refunded_job_receipt_pays_no_miner() {
+fn a_replica_lost_after_committing_is_given_up_on_and_the_verified_one_settles() {
     // The first replica passes its Freivalds check (Accepted); the second
-    // committed, then went down before its challenge: the job retries the
-    // challenge until the deadline refunds it. Nobody was paid, and the
-    // receipt must say so.
+    // committed, then went down before its challenge. After MAX_POLL_ERRORS
+    // failed challenges it is Failed (not slashed: not a wrong answer) and
+    // the job settles on the verified replica instead of waiting for its
+    // deadline. The receipt pays exactly the accepted miner.
     let rt = FakeRuntime::new(&[Behaviour::Honest]);
     rt.sync();
     let r = seeded_matmul(4, 4, 4, Tier::Redundant { k: 2 });
@@ -508,7 +509,7 @@ fn a_refunded_job_receipt_pays_no_miner() {
         &rt,
         user(1),
         JobRequest {
-            deadline_secs: 60,
+            deadline_secs: 600,
             ..r
         },
     )
@@ -518,16 +519,21 @@ fn a_refunded_job_receipt_pays_no_miner() {
     rt.sync();
     run_to_final(&rt, 200);
     let j = job(&v.id);
-    assert_eq!(j.status, JobStatus::Refunded);
+    assert_eq!(j.status, JobStatus::Settled);
     assert_eq!(j.assignments[0].state, AssignmentState::Accepted);
-    assert_eq!(j.assignments[1].state, AssignmentState::Committed);
-    assert_eq!(rt.escrow.borrow().account(miner_id(0)).available, 0);
-    let receipt = receipt_of(&v.id);
     assert!(
-        receipt.miners.iter().all(|m| m.paid_sats == 0),
+        matches!(&j.assignments[1].state, AssignmentState::Failed { reason } if reason.contains("after committing")),
         "{:?}",
-        receipt.miners
+        j.assignments[1].state
     );
+    assert_eq!(j.assignments[1].slashed_sats, 0);
+    let receipt = receipt_of(&v.id);
+    assert_eq!(receipt.miners[0].paid_sats, j.assignments[0].price_sats);
+    assert_eq!(receipt.miners[1].paid_sats, 0);
+    assert!(matches!(
+        receipt.miners[1].verdict,
+        tensormine_core::receipt::MinerVerdict::Failed { .. }
+    ));
     check_escrow(&rt);
 }
 
