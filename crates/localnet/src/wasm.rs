@@ -62,12 +62,12 @@ fn invalid(msg: impl Into<String>) -> InvalidWasm {
 pub fn prepare(engine: &Engine, linker: &Linker<StoreData>, bytes: &[u8]) -> Result<PreparedModule, InvalidWasm> {
     let wasm = decode(bytes)?;
     let module_hash: [u8; 32] = Sha256::digest(&wasm).into();
-    let metadata = icp_metadata(&wasm)?;
     let parsed = walrus::ModuleConfig::new()
         .generate_producers_section(false)
         .parse(&wasm)
         .map_err(|e| invalid(format!("Wasm module is not valid: {e:#}")))?;
     check_imports(&parsed)?;
+    let metadata = icp_metadata(&wasm)?;
     let exports = collect_exports(&parsed)?;
     let (instrumented, globals, has_table) = instrument(parsed)?;
     let module = compile_cached(engine, &instrumented)?;
