@@ -188,7 +188,7 @@ fn parse_delegation(value: &Value) -> Result<SignedDelegation, String> {
 impl Envelope {
     /// Checks expiry, sender and signatures. `target` is the canister the request
     /// is for (delegation `targets` restrict it); `now` is the IC's time.
-    pub fn authenticate(&self, now: u64, target: Option<Principal>) -> Result<(), String> {
+    pub fn authenticate(&self, now: u64, target: Option<Principal>, root_key_der: &[u8]) -> Result<(), String> {
         let c = &self.content;
         let anonymous = c.sender == Principal::anonymous();
         // Anonymous queries and read_state requests may carry any expiry (spec).
@@ -228,7 +228,7 @@ impl Envelope {
             for (i, d) in delegations.iter().enumerate() {
                 let hash = cbor::hash_of_map(&d.map).map_err(|e| format!("delegation {i}: {e}"))?;
                 let message = [DELEGATION_DOMAIN, &hash].concat();
-                verify(&signing_key, &message, &d.signature).map_err(|e| format!("delegation {i}: {e}"))?;
+                verify(&signing_key, &message, &d.signature, root_key_der).map_err(|e| format!("delegation {i}: {e}"))?;
                 if d.expiration < now {
                     return Err(format!("delegation {i} expired at {} (now {now})", d.expiration));
                 }
@@ -248,13 +248,14 @@ impl Envelope {
             }
         }
         let message = [REQUEST_DOMAIN, &c.request_id].concat();
-        verify(&signing_key, &message, sig).map_err(|e| format!("invalid sender_sig: {e}"))
+        verify(&signing_key, &message, sig, root_key_der).map_err(|e| format!("invalid sender_sig: {e}"))
     }
 }
 
 /// Verifies `signature` on `message` with a DER-encoded public key of one of the
-/// spec's schemes: Ed25519, ECDSA secp256k1 or P-256 (SHA-256, `r · s`).
-pub fn verify(public_key_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), String> {
+/// spec's schemes: Ed25519, ECDSA secp256k1 or P-256 (SHA-256, `r · s`), or a
+/// canister signature certified by `root_key_der`.
+pub fn verify(public_key_der: &[u8], message: &[u8], signature: &[u8], root_key_der: &[u8]) -> Result<(), String> {
     if public_key_der.starts_with(&ED25519_DER_PREFIX) {
         let key = ic_ed25519::PublicKey::deserialize_rfc8410_der(public_key_der)
             .map_err(|e| format!("malformed Ed25519 public key: {e:?}"))?;
@@ -277,12 +278,86 @@ pub fn verify(public_key_der: &[u8], message: &[u8], signature: &[u8]) -> Result
             return key.verify(message, &sig).map_err(|_| "ECDSA P-256 signature does not verify".to_string());
         }
     }
-    let contains = |oid: &[u8]| public_key_der.windows(oid.len()).any(|w| w == oid);
-    if contains(&CANISTER_SIG_OID) {
-        return Err("canister signatures (e.g. Internet Identity delegations) are not supported by localnet".into());
+    if let Some((canister, seed)) = canister_sig_key(public_key_der) {
+        return verify_canister_signature(canister, seed, message, signature, root_key_der);
     }
+    let contains = |oid: &[u8]| public_key_der.windows(oid.len()).any(|w| w == oid);
     if contains(&COSE_OID) {
         return Err("WebAuthn (COSE) keys are not supported by localnet".into());
     }
     Err("sender_pubkey is not a DER-encoded Ed25519, ECDSA secp256k1 or ECDSA P-256 public key".into())
+}
+
+/// One DER TLV: (tag, contents, rest).
+fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        (rest[..n].iter().fold(0usize, |acc, b| acc << 8 | *b as usize), &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// A canister-signature public key (OID 1.3.6.1.4.1.56387.1.2): the signing
+/// canister and the seed of `|canister| · canister · seed`.
+fn canister_sig_key(der: &[u8]) -> Option<(Principal, &[u8])> {
+    let (0x30, spki, []) = der_tlv(der)? else { return None };
+    let (0x30, algorithm, rest) = der_tlv(spki)? else { return None };
+    if algorithm != CANISTER_SIG_OID {
+        return None;
+    }
+    let (0x03, bits, []) = der_tlv(rest)? else { return None };
+    let (&0, payload) = bits.split_first()? else { return None };
+    let (&len, rest) = payload.split_first()?;
+    let len = len as usize;
+    if rest.len() < len {
+        return None;
+    }
+    let canister = Principal::try_from_slice(&rest[..len]).ok()?;
+    Some((canister, &rest[len..]))
+}
+
+/// A canister signature (interface spec, "Canister signatures"): the CBOR
+/// `{certificate, tree}`; the certificate, signed by the root key, must hold as
+/// the signing canister's certified data the root hash of `tree`, and `tree` must
+/// have `/sig/<sha256(seed)>/<sha256(message)>` = "".
+fn verify_canister_signature(
+    canister: Principal,
+    seed: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    root_key_der: &[u8],
+) -> Result<(), String> {
+    use ic_certification::hash_tree::{HashTree, LookupResult};
+    use sha2::{Digest, Sha256};
+    #[derive(serde::Deserialize)]
+    struct CanisterSig {
+        #[serde(with = "serde_bytes")]
+        certificate: Vec<u8>,
+        tree: HashTree<Vec<u8>>,
+    }
+    let sig: ciborium::tag::Accepted<CanisterSig, { cbor::SELF_DESCRIBING_TAG }> =
+        ciborium::from_reader(signature).map_err(|e| format!("malformed canister signature: {e}"))?;
+    let sig = sig.0;
+    let (_, certified) = localnet::localnet_services::certification::verify_canister_data_certificate(
+        &sig.certificate,
+        root_key_der,
+        canister,
+    )
+    .map_err(|e| format!("canister signature certificate: {e}"))?;
+    if certified != sig.tree.digest() {
+        return Err(format!("canister signature: the tree is not what canister {canister} certified"));
+    }
+    let seed_hash = Sha256::digest(seed);
+    let message_hash = Sha256::digest(message);
+    match sig.tree.lookup_path([b"sig".as_slice(), &seed_hash, &message_hash]) {
+        LookupResult::Found(value) if value.is_empty() => Ok(()),
+        _ => Err(format!("canister signature: canister {canister} did not sign this message with this seed")),
+    }
 }

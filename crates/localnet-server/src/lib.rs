@@ -440,8 +440,8 @@ fn check_effective_canister(envelope: &Envelope, ecid: Principal) -> Result<Prin
     }
 }
 
-fn authenticate(envelope: &Envelope, now: u64, target: Option<Principal>) -> Result<(), HttpError> {
-    envelope.authenticate(now, target).map_err(|e| bad_request(format!("Failed to authenticate request 0x{}: {e}", hex::encode(envelope.content.request_id))))
+fn authenticate(envelope: &Envelope, now: u64, target: Option<Principal>, root_key_der: &[u8]) -> Result<(), HttpError> {
+    envelope.authenticate(now, target, root_key_der).map_err(|e| bad_request(format!("Failed to authenticate request 0x{}: {e}", hex::encode(envelope.content.request_id))))
 }
 
 fn error_code_text(r: &RejectResponse) -> String {
@@ -561,7 +561,7 @@ impl Shared {
     ) -> Result<Submitted, HttpError> {
         let mut net = lock(&self.net);
         let now = sync_time(&mut net);
-        authenticate(&envelope, now, target)?;
+        authenticate(&envelope, now, target, &self.root_key_der)?;
         let c = envelope.content;
         {
             let mut registry = lock(&self.registry);
@@ -755,7 +755,7 @@ impl Shared {
     fn query(&self, envelope: Envelope, target: Option<Principal>) -> Result<Response, HttpError> {
         let mut net = lock(&self.net);
         let now = sync_time(&mut net);
-        authenticate(&envelope, now, target)?;
+        authenticate(&envelope, now, target, &self.root_key_der)?;
         let c = envelope.content;
         let result = net.query_call(c.canister_id, c.sender, &c.method_name, c.arg);
         drop(net);
@@ -831,7 +831,7 @@ impl Shared {
         };
         let mut net = lock(&self.net);
         let now = sync_time(&mut net);
-        authenticate(&envelope, now, target)?;
+        authenticate(&envelope, now, target, &self.root_key_der)?;
         let c = &envelope.content;
         let request = self.check_paths(&net, c, effective, v2)?;
         let certificate = self.certify(&net, &c.paths, request.as_ref());

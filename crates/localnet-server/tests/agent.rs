@@ -315,3 +315,127 @@ async fn bad_signatures_wrong_senders_and_expired_requests_are_400() {
     // Nothing above ran: the counter is still 0.
     assert_eq!(counter(&agent.query(&canister, "get").call().await.unwrap()), 0);
 }
+
+/// A canister signature (as Internet Identity's delegations use): a sender whose
+/// key is `(canister, seed)`, authenticated by a certificate of the canister's
+/// certified data, which is the root of a tree holding `/sig/H(seed)/H(message)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canister_signatures_authenticate_a_sender() {
+    use ic_agent::agent::{CallResponse, Envelope, EnvelopeContent};
+    use ic_agent::hash_tree::{label, leaf, HashTree};
+    use sha2::{Digest, Sha256};
+    use std::borrow::Cow;
+
+    let handle = start().await;
+    let owner = agent(&handle, ed25519_identity(13)).await;
+    let canister = install(&owner).await;
+
+    let seed = b"user number 10000".as_slice();
+    let mut payload = vec![canister.as_slice().len() as u8];
+    payload.extend_from_slice(canister.as_slice());
+    payload.extend_from_slice(seed);
+    let algorithm = [0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02];
+    let mut bits = vec![0x03, payload.len() as u8 + 1, 0x00];
+    bits.extend_from_slice(&payload);
+    let mut der = vec![0x30, (algorithm.len() + bits.len()) as u8];
+    der.extend_from_slice(&algorithm);
+    der.extend_from_slice(&bits);
+    let sender = Principal::self_authenticating(&der);
+
+    let expiry = (SystemTime::now() + Duration::from_secs(120)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let content = |nonce: Option<Vec<u8>>| EnvelopeContent::Call {
+        nonce,
+        ingress_expiry: expiry,
+        sender,
+        canister_id: canister,
+        method_name: "whoami".into(),
+        arg: vec![],
+        sender_info: None,
+    };
+    let signed_content = content(None);
+    let message = [b"\x0Aic-request".as_slice(), signed_content.to_request_id().as_slice()].concat();
+    let tree: HashTree<Vec<u8>> =
+        label("sig", label(Sha256::digest(seed).to_vec(), label(Sha256::digest(&message).to_vec(), leaf(Vec::new()))));
+    owner.update(&canister, "set_certified").with_arg(tree.digest().to_vec()).call_and_wait().await.unwrap();
+    let certificate = owner.query(&canister, "cert").call().await.unwrap();
+
+    #[derive(serde::Serialize)]
+    struct CanisterSig<'a> {
+        #[serde(with = "serde_bytes")]
+        certificate: &'a [u8],
+        tree: &'a HashTree<Vec<u8>>,
+    }
+    let mut serializer = serde_cbor::Serializer::new(Vec::new());
+    serializer.self_describe().unwrap();
+    serde::Serialize::serialize(&CanisterSig { certificate: &certificate, tree: &tree }, &mut serializer).unwrap();
+    let signature = serializer.into_inner();
+    let envelope = |content: EnvelopeContent| {
+        Envelope {
+            content: Cow::Owned(content),
+            sender_pubkey: Some(der.clone()),
+            sender_sig: Some(signature.clone()),
+            sender_delegation: None,
+        }
+        .encode_bytes()
+    };
+
+    match owner.update_signed(canister, envelope(signed_content)).await.unwrap() {
+        CallResponse::Response(who) => assert_eq!(Principal::from_slice(&who), sender),
+        CallResponse::Poll(_) => panic!("the call did not complete"),
+    }
+    // The same signature does not cover another request.
+    let e = owner.update_signed(canister, envelope(content(Some(vec![1])))).await.unwrap_err();
+    assert_eq!(http_status(&e), Some(400), "{e}");
+}
+
+/// A delegation chain (Ed25519 → secp256k1 → P-256): requests signed by the last
+/// key act as the first key's principal; expired delegations, delegations to
+/// other canisters and query-only delegations used for calls are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegation_chains() {
+    use ic_agent::identity::{DelegatedIdentity, Delegation, DelegationPermissions, SignedDelegation};
+
+    let handle = start().await;
+    let owner = agent(&handle, ed25519_identity(20)).await;
+    let canister = install(&owner).await;
+
+    let root = ed25519_identity(21);
+    let middle = secp256k1_identity(22);
+    let leaf_key = p256_identity(23).public_key().unwrap();
+    let far = (SystemTime::now() + Duration::from_secs(3600)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let sign = |by: &dyn Identity, delegation: Delegation| SignedDelegation {
+        signature: by.sign_delegation(&delegation).unwrap().signature.unwrap(),
+        delegation,
+    };
+    let chain = |expiration: u64, targets: Option<Vec<Principal>>, permissions: Option<DelegationPermissions>| {
+        vec![
+            sign(&root, Delegation { pubkey: middle.public_key().unwrap(), expiration: far, targets: None, permissions: None }),
+            sign(&middle, Delegation { pubkey: leaf_key.clone(), expiration, targets, permissions }),
+        ]
+    };
+    let delegated = |chain: Vec<SignedDelegation>| async {
+        let identity = DelegatedIdentity::new_unchecked(root.public_key().unwrap(), Box::new(p256_identity(23)), chain);
+        let agent = Agent::builder().with_url(handle.url()).with_identity(identity).build().unwrap();
+        agent.fetch_root_key().await.unwrap();
+        agent
+    };
+
+    let agent = delegated(chain(far, Some(vec![canister]), None)).await;
+    let who = agent.update(&canister, "whoami").call_and_wait().await.unwrap();
+    assert_eq!(Principal::from_slice(&who), root.sender().unwrap());
+
+    let expired = delegated(chain(far - 7200 * 1_000_000_000, None, None)).await;
+    let e = expired.update(&canister, "whoami").call_and_wait().await.unwrap_err();
+    assert_eq!(http_status(&e), Some(400), "{e}");
+
+    let elsewhere = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 1, 1]);
+    let other_target = delegated(chain(far, Some(vec![elsewhere]), None)).await;
+    let e = other_target.update(&canister, "whoami").call_and_wait().await.unwrap_err();
+    assert_eq!(http_status(&e), Some(400), "{e}");
+
+    let queries_only = delegated(chain(far, None, Some(DelegationPermissions::Queries))).await;
+    let e = queries_only.update(&canister, "whoami").call_and_wait().await.unwrap_err();
+    assert_eq!(http_status(&e), Some(400), "{e}");
+    let who = queries_only.query(&canister, "whoami_q").call().await.unwrap();
+    assert_eq!(Principal::from_slice(&who), root.sender().unwrap());
+}

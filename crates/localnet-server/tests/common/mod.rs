@@ -9,6 +9,7 @@ use localnet_server::{Config, Handle, Server};
 /// `get` (query): the counter. `cert` (query): the data certificate.
 /// `whoami` (update and query `whoami_q`): the caller's principal bytes.
 /// `reject` (update): rejects with "nope". `trap` (update): traps.
+/// `set_certified` (update): certified data := the argument (raw bytes).
 pub const CANISTER_WAT: &str = r#"
 (module
   (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
@@ -20,6 +21,8 @@ pub const CANISTER_WAT: &str = r#"
   (import "ic0" "data_certificate_copy" (func $cert_copy (param i32 i32 i32)))
   (import "ic0" "msg_caller_size" (func $caller_size (result i32)))
   (import "ic0" "msg_caller_copy" (func $caller_copy (param i32 i32 i32)))
+  (import "ic0" "msg_arg_data_size" (func $arg_size (result i32)))
+  (import "ic0" "msg_arg_data_copy" (func $arg_copy (param i32 i32 i32)))
   (memory 1)
   (data (i32.const 100) "nope")
   (func (export "canister_update inc")
@@ -40,6 +43,10 @@ pub const CANISTER_WAT: &str = r#"
     (call $reply))
   (func (export "canister_update whoami") (call $whoami))
   (func (export "canister_query whoami_q") (call $whoami))
+  (func (export "canister_update set_certified")
+    (call $arg_copy (i32.const 512) (i32.const 0) (call $arg_size))
+    (call $certified_data_set (i32.const 512) (call $arg_size))
+    (call $reply))
   (func (export "canister_update reject") (call $reject (i32.const 100) (i32.const 4)))
   (func (export "canister_update trap") (call $trap (i32.const 100) (i32.const 4)))
   (@custom "icp:public candid:service" "service : { inc : () -> () }")
