@@ -21,8 +21,15 @@ fn summary(mut samples: Vec<Duration>) -> String {
 
 fn main() {
     // `cargo test --benches` runs this with no arguments too; keep it short then.
-    let calls: usize = std::env::var("LATENCY_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let calls: usize = std::env::var("LATENCY_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let handle = common::start().await;
         let agent = common::agent(&handle, common::ed25519_identity(1)).await;

@@ -92,7 +92,10 @@ pub fn parse(body: &[u8]) -> Result<Envelope, String> {
     };
     if let Some(nonce) = content.bytes("nonce")? {
         if nonce.len() > 32 {
-            return Err(format!("the nonce is {} bytes long; at most 32 are allowed", nonce.len()));
+            return Err(format!(
+                "the nonce is {} bytes long; at most 32 are allowed",
+                nonce.len()
+            ));
         }
     }
     if content.get("sender_info").is_some() {
@@ -116,7 +119,9 @@ pub fn parse(body: &[u8]) -> Result<Envelope, String> {
             }
             let mut out = Vec::with_capacity(paths.len());
             for path in paths {
-                let Value::Array(labels) = path else { return Err("each path must be an array of byte strings".into()) };
+                let Value::Array(labels) = path else {
+                    return Err("each path must be an array of byte strings".into());
+                };
                 if labels.len() > 127 {
                     return Err("a path may have at most 127 labels".into());
                 }
@@ -140,7 +145,16 @@ pub fn parse(body: &[u8]) -> Result<Envelope, String> {
         Some(_) => return Err("`sender_delegation` must be an array".into()),
     };
     Ok(Envelope {
-        content: Content { request_id, request_type, sender, ingress_expiry, canister_id, method_name, arg, paths },
+        content: Content {
+            request_id,
+            request_type,
+            sender,
+            ingress_expiry,
+            canister_id,
+            method_name,
+            arg,
+            paths,
+        },
         sender_pubkey,
         sender_sig,
         delegations,
@@ -149,13 +163,18 @@ pub fn parse(body: &[u8]) -> Result<Envelope, String> {
 
 fn parse_delegation(value: &Value) -> Result<SignedDelegation, String> {
     let signed = Fields::of(value, "a signed delegation")?;
-    let map = signed.get("delegation").ok_or("a signed delegation has no `delegation`")?;
+    let map = signed
+        .get("delegation")
+        .ok_or("a signed delegation has no `delegation`")?;
     let fields = Fields::of(map, "`delegation`")?;
     let targets = match fields.get("targets") {
         None => None,
         Some(Value::Array(items)) => {
             if items.len() > MAX_DELEGATION_TARGETS {
-                return Err(format!("a delegation names {} targets; at most {MAX_DELEGATION_TARGETS} are allowed", items.len()));
+                return Err(format!(
+                    "a delegation names {} targets; at most {MAX_DELEGATION_TARGETS} are allowed",
+                    items.len()
+                ));
             }
             Some(
                 items
@@ -205,12 +224,17 @@ impl Envelope {
         }
         if anonymous {
             if self.sender_pubkey.is_some() || self.sender_sig.is_some() || self.delegations.is_some() {
-                return Err("an anonymous request must not carry sender_pubkey, sender_sig or sender_delegation".into());
+                return Err(
+                    "an anonymous request must not carry sender_pubkey, sender_sig or sender_delegation".into(),
+                );
             }
             return Ok(());
         }
         let (Some(pubkey), Some(sig)) = (&self.sender_pubkey, &self.sender_sig) else {
-            return Err(format!("the request from {} is not signed: sender_pubkey and sender_sig are required", c.sender));
+            return Err(format!(
+                "the request from {} is not signed: sender_pubkey and sender_sig are required",
+                c.sender
+            ));
         };
         let derived = Principal::self_authenticating(pubkey);
         if derived != c.sender {
@@ -222,13 +246,17 @@ impl Envelope {
         let mut signing_key = pubkey.clone();
         if let Some(delegations) = &self.delegations {
             if delegations.len() > MAX_DELEGATIONS {
-                return Err(format!("{} delegations; at most {MAX_DELEGATIONS} are allowed", delegations.len()));
+                return Err(format!(
+                    "{} delegations; at most {MAX_DELEGATIONS} are allowed",
+                    delegations.len()
+                ));
             }
             let mut seen = vec![pubkey.clone()];
             for (i, d) in delegations.iter().enumerate() {
                 let hash = cbor::hash_of_map(&d.map).map_err(|e| format!("delegation {i}: {e}"))?;
                 let message = [DELEGATION_DOMAIN, &hash].concat();
-                verify(&signing_key, &message, &d.signature, root_key_der).map_err(|e| format!("delegation {i}: {e}"))?;
+                verify(&signing_key, &message, &d.signature, root_key_der)
+                    .map_err(|e| format!("delegation {i}: {e}"))?;
                 if d.expiration < now {
                     return Err(format!("delegation {i} expired at {} (now {now})", d.expiration));
                 }
@@ -241,7 +269,9 @@ impl Envelope {
                     return Err(format!("delegation {i} only permits queries and read_state requests"));
                 }
                 if seen.contains(&d.pubkey) {
-                    return Err(format!("delegation {i} repeats a public key of the chain (cycles and self-delegations are refused)"));
+                    return Err(format!(
+                        "delegation {i} repeats a public key of the chain (cycles and self-delegations are refused)"
+                    ));
                 }
                 seen.push(d.pubkey.clone());
                 signing_key = d.pubkey.clone();
@@ -259,7 +289,9 @@ pub fn verify(public_key_der: &[u8], message: &[u8], signature: &[u8], root_key_
     if public_key_der.starts_with(&ED25519_DER_PREFIX) {
         let key = ic_ed25519::PublicKey::deserialize_rfc8410_der(public_key_der)
             .map_err(|e| format!("malformed Ed25519 public key: {e:?}"))?;
-        return key.verify_signature(message, signature).map_err(|e| format!("Ed25519 signature does not verify: {e:?}"));
+        return key
+            .verify_signature(message, signature)
+            .map_err(|e| format!("Ed25519 signature does not verify: {e:?}"));
     }
     if let Ok(key) = ic_secp256k1::PublicKey::deserialize_der(public_key_der) {
         return if key.verify_ecdsa_signature_with_malleability(message, signature) {
@@ -275,7 +307,9 @@ pub fn verify(public_key_der: &[u8], message: &[u8], signature: &[u8], root_key_
             let sig = p256::ecdsa::Signature::from_slice(signature)
                 .map_err(|_| "ECDSA P-256 signature must be 64 bytes r · s".to_string())?;
             let sig = sig.normalize_s().unwrap_or(sig);
-            return key.verify(message, &sig).map_err(|_| "ECDSA P-256 signature does not verify".to_string());
+            return key
+                .verify(message, &sig)
+                .map_err(|_| "ECDSA P-256 signature does not verify".to_string());
         }
     }
     if let Some((canister, seed)) = canister_sig_key(public_key_der) {
@@ -299,7 +333,10 @@ fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        (rest[..n].iter().fold(0usize, |acc, b| acc << 8 | *b as usize), &rest[n..])
+        (
+            rest[..n].iter().fold(0usize, |acc, b| acc << 8 | *b as usize),
+            &rest[n..],
+        )
     };
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
@@ -308,12 +345,16 @@ fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// canister and the seed of `|canister| · canister · seed`.
 fn canister_sig_key(der: &[u8]) -> Option<(Principal, &[u8])> {
     let (0x30, spki, []) = der_tlv(der)? else { return None };
-    let (0x30, algorithm, rest) = der_tlv(spki)? else { return None };
+    let (0x30, algorithm, rest) = der_tlv(spki)? else {
+        return None;
+    };
     if algorithm != CANISTER_SIG_OID {
         return None;
     }
     let (0x03, bits, []) = der_tlv(rest)? else { return None };
-    let (&0, payload) = bits.split_first()? else { return None };
+    let (&0, payload) = bits.split_first()? else {
+        return None;
+    };
     let (&len, rest) = payload.split_first()?;
     let len = len as usize;
     if rest.len() < len {
@@ -352,12 +393,16 @@ fn verify_canister_signature(
     )
     .map_err(|e| format!("canister signature certificate: {e}"))?;
     if certified != sig.tree.digest() {
-        return Err(format!("canister signature: the tree is not what canister {canister} certified"));
+        return Err(format!(
+            "canister signature: the tree is not what canister {canister} certified"
+        ));
     }
     let seed_hash = Sha256::digest(seed);
     let message_hash = Sha256::digest(message);
     match sig.tree.lookup_path([b"sig".as_slice(), &seed_hash, &message_hash]) {
         LookupResult::Found(value) if value.is_empty() => Ok(()),
-        _ => Err(format!("canister signature: canister {canister} did not sign this message with this seed")),
+        _ => Err(format!(
+            "canister signature: canister {canister} did not sign this message with this seed"
+        )),
     }
 }

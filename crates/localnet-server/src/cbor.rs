@@ -37,7 +37,12 @@ pub fn encode_tagged(value: Value) -> Vec<u8> {
 
 /// A text-keyed map.
 pub fn map(entries: Vec<(&str, Value)>) -> Value {
-    Value::Map(entries.into_iter().map(|(k, v)| (Value::Text(k.to_string()), v)).collect())
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::Text(k.to_string()), v))
+            .collect(),
+    )
 }
 
 /// The representation-independent hash of a value (interface spec,
@@ -57,7 +62,9 @@ pub fn hash_value(value: &Value) -> Result<[u8; 32], String> {
             Sha256::digest(&buf).into()
         }
         Value::Tag(BIGNUM_TAG, inner) => {
-            let Value::Bytes(be) = inner.as_ref() else { return Err("a bignum must hold a byte string".into()) };
+            let Value::Bytes(be) = inner.as_ref() else {
+                return Err("a bignum must hold a byte string".into());
+            };
             Sha256::digest(leb128_of_big_endian(be)).into()
         }
         Value::Tag(SELF_DESCRIBING_TAG, inner) => hash_value(inner)?,
@@ -75,10 +82,14 @@ pub fn hash_value(value: &Value) -> Result<[u8; 32], String> {
 
 /// `hash_of_map`: fields hashed as `H(key) · H(value)`, sorted, concatenated, hashed.
 pub fn hash_of_map(value: &Value) -> Result<[u8; 32], String> {
-    let Value::Map(entries) = value else { return Err("expected a CBOR map".into()) };
+    let Value::Map(entries) = value else {
+        return Err("expected a CBOR map".into());
+    };
     let mut parts = Vec::with_capacity(entries.len());
     for (key, value) in entries {
-        let Value::Text(key) = key else { return Err("map keys must be text".into()) };
+        let Value::Text(key) = key else {
+            return Err("map keys must be text".into());
+        };
         let mut part = Vec::with_capacity(64);
         part.extend_from_slice(&Sha256::digest(key.as_bytes()));
         part.extend_from_slice(&hash_value(value)?);
@@ -133,7 +144,10 @@ impl<'a> Fields<'a> {
     }
 
     pub fn get(&self, key: &str) -> Option<&'a Value> {
-        self.0.iter().find(|(k, _)| matches!(k, Value::Text(t) if t == key)).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Text(t) if t == key))
+            .map(|(_, v)| v)
     }
 
     pub fn bytes(&self, key: &str) -> Result<Option<&'a [u8]>, String> {

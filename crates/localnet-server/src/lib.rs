@@ -33,8 +33,8 @@ use axum::Router;
 use candid::Principal;
 use ciborium::value::Value;
 use ic_certification::hash_tree::Hash;
-use localnet::{IngressStatus, LocalNet, MessageId, OutcallMode, RejectResponse};
 use localnet::localnet_services::http_outcall::LiveClient;
+use localnet::{IngressStatus, LocalNet, MessageId, OutcallMode, RejectResponse};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -195,7 +195,10 @@ struct Shared {
 }
 
 fn wall_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970").as_nanos() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos() as u64
 }
 
 /// Moves the net's clock to wall-clock time (never backwards) and returns it.
@@ -225,9 +228,14 @@ impl Server {
         });
         net_config.outcalls = OutcallMode::Mock;
         let net = LocalNet::with_config(net_config);
-        let node_key = ic_ed25519::PrivateKey::generate_from_seed(&[b"localnet node key".as_slice(), &config.net.seed].concat());
+        let node_key =
+            ic_ed25519::PrivateKey::generate_from_seed(&[b"localnet node key".as_slice(), &config.net.seed].concat());
         let node_der = node_key.public_key().serialize_rfc8410_der();
-        let node = NodeKey { id: Principal::self_authenticating(&node_der), der: node_der, key: node_key };
+        let node = NodeKey {
+            id: Principal::self_authenticating(&node_der),
+            der: node_der,
+            key: node_key,
+        };
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let (progress, _) = watch::channel(0);
@@ -254,7 +262,12 @@ impl Server {
                 .await;
             driver.abort();
         });
-        Ok(Handle { addr, shared, shutdown: Some(tx), task: Some(task) })
+        Ok(Handle {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 }
 
@@ -265,7 +278,9 @@ async fn drive(shared: Arc<Shared>) {
     loop {
         interval.tick().await;
         let s = shared.clone();
-        let Ok(outcalls) = tokio::task::spawn_blocking(move || s.tick_and_collect()).await else { return };
+        let Ok(outcalls) = tokio::task::spawn_blocking(move || s.tick_and_collect()).await else {
+            return;
+        };
         shared.progress.send_modify(|g| *g += 1);
         for (id, request) in outcalls {
             let s = shared.clone();
@@ -335,8 +350,14 @@ async fn cors(request: Request<Body>, next: Next) -> Response {
     };
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, HEAD, OPTIONS"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Accept, Authorization, Content-Type"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, HEAD, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Accept, Authorization, Content-Type"),
+    );
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("7200"));
     response
 }
@@ -355,7 +376,12 @@ fn bad_request(msg: impl Into<String>) -> HttpError {
 }
 
 fn cbor_response(status: StatusCode, value: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/cbor")], cbor::encode_tagged(value)).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/cbor")],
+        cbor::encode_tagged(value),
+    )
+        .into_response()
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
@@ -363,8 +389,14 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
         StatusCode::OK,
         cbor::map(vec![
             ("ic_api_version", Value::Text(IC_API_VERSION.into())),
-            ("impl_source", Value::Text("https://github.com/tensormine/tensormine".into())),
-            ("impl_version", Value::Text(format!("localnet-server {}", env!("CARGO_PKG_VERSION")))),
+            (
+                "impl_source",
+                Value::Text("https://github.com/tensormine/tensormine".into()),
+            ),
+            (
+                "impl_version",
+                Value::Text(format!("localnet-server {}", env!("CARGO_PKG_VERSION"))),
+            ),
             ("replica_health_status", Value::Text("healthy".into())),
             ("root_key", Value::Bytes(shared.root_key_der.clone())),
         ]),
@@ -372,11 +404,13 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 fn parse_principal(text: &str, what: &str) -> Result<Principal, HttpError> {
-    Principal::from_text(text).map_err(|e| bad_request(format!("the {what} `{text}` in the URL is not a principal: {e}")))
+    Principal::from_text(text)
+        .map_err(|e| bad_request(format!("the {what} `{text}` in the URL is not a principal: {e}")))
 }
 
 fn parse_request(body: &[u8], expected: RequestType) -> Result<Envelope, HttpError> {
-    let envelope = auth::parse(body).map_err(|e| bad_request(format!("Could not parse body as {} message: {e}", expected.name())))?;
+    let envelope = auth::parse(body)
+        .map_err(|e| bad_request(format!("Could not parse body as {} message: {e}", expected.name())))?;
     if envelope.content.request_type != expected {
         return Err(bad_request(format!(
             "Expected a `{}` request, got request_type `{}`",
@@ -389,7 +423,13 @@ fn parse_request(body: &[u8], expected: RequestType) -> Result<Envelope, HttpErr
 
 fn check_subnet(shared: &Shared, id: Principal) -> Result<(), HttpError> {
     if id != shared.subnet_id {
-        return Err(HttpError(StatusCode::NOT_FOUND, format!("subnet {id} does not exist; localnet has the subnet {}", shared.subnet_id)));
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "subnet {id} does not exist; localnet has the subnet {}",
+                shared.subnet_id
+            ),
+        ));
     }
     Ok(())
 }
@@ -397,12 +437,21 @@ fn check_subnet(shared: &Shared, id: Principal) -> Result<(), HttpError> {
 /// The `canister_id` field of a management call's Candid record argument.
 fn management_target(method: &str, arg: &[u8]) -> Option<Principal> {
     let args = candid::IDLArgs::from_bytes(arg).ok()?;
-    let Some(candid::types::value::IDLValue::Record(fields)) = args.args.first() else { return None };
-    let field = if method == "install_chunked_code" { "target_canister" } else { "canister_id" };
-    fields.iter().find(|f| f.id.get_id() == candid::idl_hash(field)).and_then(|f| match &f.val {
-        candid::types::value::IDLValue::Principal(p) => Some(*p),
-        _ => None,
-    })
+    let Some(candid::types::value::IDLValue::Record(fields)) = args.args.first() else {
+        return None;
+    };
+    let field = if method == "install_chunked_code" {
+        "target_canister"
+    } else {
+        "canister_id"
+    };
+    fields
+        .iter()
+        .find(|f| f.id.get_id() == candid::idl_hash(field))
+        .and_then(|f| match &f.val {
+            candid::types::value::IDLValue::Principal(p) => Some(*p),
+            _ => None,
+        })
 }
 
 const CREATION_METHODS: [&str; 2] = ["create_canister", "provisional_create_canister_with_cycles"];
@@ -440,8 +489,18 @@ fn check_effective_canister(envelope: &Envelope, ecid: Principal) -> Result<Prin
     }
 }
 
-fn authenticate(envelope: &Envelope, now: u64, target: Option<Principal>, root_key_der: &[u8]) -> Result<(), HttpError> {
-    envelope.authenticate(now, target, root_key_der).map_err(|e| bad_request(format!("Failed to authenticate request 0x{}: {e}", hex::encode(envelope.content.request_id))))
+fn authenticate(
+    envelope: &Envelope,
+    now: u64,
+    target: Option<Principal>,
+    root_key_der: &[u8],
+) -> Result<(), HttpError> {
+    envelope.authenticate(now, target, root_key_der).map_err(|e| {
+        bad_request(format!(
+            "Failed to authenticate request 0x{}: {e}",
+            hex::encode(envelope.content.request_id)
+        ))
+    })
 }
 
 fn error_code_text(r: &RejectResponse) -> String {
@@ -474,7 +533,10 @@ async fn call_subnet(
 ) -> Result<Response, HttpError> {
     let subnet = parse_principal(&id, "effective subnet id")?;
     if version != "v4" {
-        return Err(HttpError(StatusCode::NOT_FOUND, format!("/api/{version}/subnet/<id>/call does not exist; use /api/v4")));
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            format!("/api/{version}/subnet/<id>/call does not exist; use /api/v4"),
+        ));
     }
     check_subnet(&shared, subnet)?;
     let envelope = parse_request(&body, RequestType::Call)?;
@@ -506,7 +568,12 @@ async fn call(
     let synchronous = match version.as_str() {
         "v2" => false,
         "v3" | "v4" => true,
-        other => return Err(HttpError(StatusCode::NOT_FOUND, format!("/api/{other}/.../call does not exist"))),
+        other => {
+            return Err(HttpError(
+                StatusCode::NOT_FOUND,
+                format!("/api/{other}/.../call does not exist"),
+            ))
+        }
     };
     let request_id = envelope.content.request_id;
     let mut progress = shared.progress.subscribe();
@@ -545,7 +612,10 @@ async fn call(
 fn replied(certificate: Vec<u8>) -> Response {
     cbor_response(
         StatusCode::OK,
-        cbor::map(vec![("status", Value::Text("replied".into())), ("certificate", Value::Bytes(certificate))]),
+        cbor::map(vec![
+            ("status", Value::Text("replied".into())),
+            ("certificate", Value::Bytes(certificate)),
+        ]),
     )
 }
 
@@ -571,7 +641,13 @@ impl Shared {
                     Ok(message) => {
                         registry.requests.insert(
                             c.request_id,
-                            Record { message, sender: c.sender, effective, ingress_expiry: c.ingress_expiry, final_digest: None },
+                            Record {
+                                message,
+                                sender: c.sender,
+                                effective,
+                                ingress_expiry: c.ingress_expiry,
+                                final_digest: None,
+                            },
                         );
                     }
                 }
@@ -633,7 +709,12 @@ impl Shared {
             let controllers = net.controllers(id).unwrap_or_default();
             c.insert(
                 "controllers",
-                Node::Leaf(cbor::encode_tagged(Value::Array(controllers.iter().map(|p| Value::Bytes(p.as_slice().to_vec())).collect()))),
+                Node::Leaf(cbor::encode_tagged(Value::Array(
+                    controllers
+                        .iter()
+                        .map(|p| Value::Bytes(p.as_slice().to_vec()))
+                        .collect(),
+                ))),
             );
             if let Some(hash) = net.module_hash(id) {
                 c.insert("module_hash", Node::Leaf(hash.to_vec()));
@@ -719,7 +800,10 @@ async fn query_canister(
     body: Bytes,
 ) -> Result<Response, HttpError> {
     if version != "v2" && version != "v3" {
-        return Err(HttpError(StatusCode::NOT_FOUND, format!("/api/{version}/canister/<id>/query does not exist")));
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            format!("/api/{version}/canister/<id>/query does not exist"),
+        ));
     }
     let ecid = parse_principal(&id, "effective canister id")?;
     let envelope = parse_request(&body, RequestType::Query)?;
@@ -737,13 +821,18 @@ async fn query_subnet(
 ) -> Result<Response, HttpError> {
     let subnet = parse_principal(&id, "effective subnet id")?;
     if version != "v3" {
-        return Err(HttpError(StatusCode::NOT_FOUND, format!("/api/{version}/subnet/<id>/query does not exist; use /api/v3")));
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            format!("/api/{version}/subnet/<id>/query does not exist; use /api/v3"),
+        ));
     }
     check_subnet(&shared, subnet)?;
     let envelope = parse_request(&body, RequestType::Query)?;
     let c = &envelope.content;
     if c.canister_id != Principal::management_canister() || c.method_name != "list_canisters" {
-        return Err(bad_request("subnet-scoped queries are only for list_canisters of aaaaa-aa"));
+        return Err(bad_request(
+            "subnet-scoped queries are only for list_canisters of aaaaa-aa",
+        ));
     }
     let s = shared.clone();
     tokio::task::spawn_blocking(move || s.query(envelope, None))
@@ -778,7 +867,10 @@ impl Shared {
         signed.push(("timestamp", cbor::int(timestamp)));
         signed.push(("request_id", Value::Bytes(c.request_id.to_vec())));
         let hash = cbor::hash_of_map(&cbor::map(signed)).expect("a well-formed map");
-        let signature = self.node.key.sign_message(&[b"\x0Bic-response".as_slice(), &hash].concat());
+        let signature = self
+            .node
+            .key
+            .sign_message(&[b"\x0Bic-response".as_slice(), &hash].concat());
         fields.push((
             "signatures",
             Value::Array(vec![cbor::map(vec![
@@ -812,9 +904,17 @@ async fn read_state_subnet(
     read_state(shared, version, Effective::Subnet(subnet), body).await
 }
 
-async fn read_state(shared: Arc<Shared>, version: String, effective: Effective, body: Bytes) -> Result<Response, HttpError> {
+async fn read_state(
+    shared: Arc<Shared>,
+    version: String,
+    effective: Effective,
+    body: Bytes,
+) -> Result<Response, HttpError> {
     if version != "v2" && version != "v3" {
-        return Err(HttpError(StatusCode::NOT_FOUND, format!("/api/{version}/.../read_state does not exist")));
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            format!("/api/{version}/.../read_state does not exist"),
+        ));
     }
     let envelope = parse_request(&body, RequestType::ReadState)?;
     let s = shared.clone();
@@ -836,7 +936,10 @@ impl Shared {
         let request = self.check_paths(&net, c, effective, v2)?;
         let certificate = self.certify(&net, &c.paths, request.as_ref());
         drop(net);
-        Ok(cbor_response(StatusCode::OK, cbor::map(vec![("certificate", Value::Bytes(certificate))])))
+        Ok(cbor_response(
+            StatusCode::OK,
+            cbor::map(vec![("certificate", Value::Bytes(certificate))]),
+        ))
     }
 
     /// The spec's rules on which paths may be requested where ("Request: Read
@@ -870,24 +973,37 @@ impl Shared {
                     _ => return Err(invalid(path, "no such path")),
                 },
                 [b"subnet", rest @ ..] => match rest {
-                    [] | [_] | [_, b"public_key" | b"type" | b"node"] | [_, b"node", _] | [_, b"node", _, b"public_key"] => {}
+                    []
+                    | [_]
+                    | [_, b"public_key" | b"type" | b"node"]
+                    | [_, b"node", _]
+                    | [_, b"node", _, b"public_key"] => {}
                     [subnet, b"canister_ranges"] => {
                         // Only the root subnet's may be asked for at the v3 endpoints;
                         // localnet's one subnet is the root subnet.
                         if !v2 && *subnet != self.subnet_id.as_slice() {
-                            return Err(invalid(path, "canister ranges of a non-root subnet are under /canister_ranges"));
+                            return Err(invalid(
+                                path,
+                                "canister ranges of a non-root subnet are under /canister_ranges",
+                            ));
                         }
                     }
                     [subnet, b"metrics"] => {
                         if effective != Effective::Subnet(Principal::from_slice(subnet)) {
-                            return Err(invalid(path, "subnet metrics can only be read at /api/v2|v3/subnet/<that subnet>/read_state"));
+                            return Err(invalid(
+                                path,
+                                "subnet metrics can only be read at /api/v2|v3/subnet/<that subnet>/read_state",
+                            ));
                         }
                     }
                     _ => return Err(invalid(path, "no such path")),
                 },
                 [b"canister_ranges", subnet] => {
                     if !matches!(effective, Effective::Subnet(_)) {
-                        return Err(invalid(path, "canister ranges can only be read at /api/v2|v3/subnet/<id>/read_state"));
+                        return Err(invalid(
+                            path,
+                            "canister ranges can only be read at /api/v2|v3/subnet/<id>/read_state",
+                        ));
                     }
                     if ranges_subnet.is_some_and(|s| s != *subnet) {
                         return Err(invalid(path, "all /canister_ranges paths must name the same subnet"));
@@ -895,14 +1011,20 @@ impl Shared {
                     ranges_subnet = Some(subnet);
                 }
                 [b"request_status", id, rest @ ..] => {
-                    if !matches!(rest, [] | [b"status" | b"reply" | b"reject_code" | b"reject_message" | b"error_code"]) {
+                    if !matches!(
+                        rest,
+                        [] | [b"status" | b"reply" | b"reject_code" | b"reject_message" | b"error_code"]
+                    ) {
                         return Err(invalid(path, "no such path"));
                     }
                     let Ok(id) = <[u8; 32]>::try_from(*id) else {
                         return Err(invalid(path, "a request id is 32 bytes"));
                     };
                     if request_id.is_some_and(|r| r != id) {
-                        return Err(invalid(path, "all /request_status paths must refer to the same request id"));
+                        return Err(invalid(
+                            path,
+                            "all /request_status paths must refer to the same request id",
+                        ));
                     }
                     request_id = Some(id);
                     if let Some(record) = lock(&self.registry).requests.get(&id) {
@@ -927,12 +1049,16 @@ impl Shared {
                 [b"canister", canister, rest @ ..] => {
                     let canister = Principal::try_from_slice(canister).map_err(|_| invalid(path, "not a principal"))?;
                     if effective != Effective::Canister(canister) {
-                        return Err(invalid(path, "canister information can only be read at /api/v2|v3/canister/<that canister>/read_state"));
+                        return Err(invalid(
+                            path,
+                            "canister information can only be read at /api/v2|v3/canister/<that canister>/read_state",
+                        ));
                     }
                     match rest {
                         [b"module_hash" | b"controllers"] => {}
                         [b"metadata", name] => {
-                            let name = std::str::from_utf8(name).map_err(|_| invalid(path, "metadata names are UTF-8"))?;
+                            let name =
+                                std::str::from_utf8(name).map_err(|_| invalid(path, "metadata names are UTF-8"))?;
                             if let Some((false, _)) = net.canister_metadata(canister).get(name) {
                                 let controllers = net.controllers(canister).unwrap_or_default();
                                 if !controllers.contains(&c.sender) {
@@ -943,7 +1069,10 @@ impl Shared {
                             }
                         }
                         [b"certified_data"] => {
-                            return Err(invalid(path, "certified data is only exposed to the canister itself (ic0.data_certificate_copy)"))
+                            return Err(invalid(
+                                path,
+                                "certified data is only exposed to the canister itself (ic0.data_certificate_copy)",
+                            ))
                         }
                         _ => return Err(invalid(path, "no such path")),
                     }

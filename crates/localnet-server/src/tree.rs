@@ -7,7 +7,9 @@
 //! not exist is proven absent by revealing its neighbours, and everything else is
 //! pruned to its hash, so the root hash is that of the whole tree.
 
-use ic_certification::hash_tree::{empty, fork, fork_hash, label, labeled_hash, leaf, leaf_hash, pruned, Hash, HashTree};
+use ic_certification::hash_tree::{
+    empty, fork, fork_hash, label, labeled_hash, leaf, leaf_hash, pruned, Hash, HashTree,
+};
 use std::collections::BTreeMap;
 
 pub enum Node {
@@ -24,7 +26,9 @@ impl Node {
 
     /// Inserts a child; `self` must be a `Sub`.
     pub fn insert(&mut self, l: impl Into<Vec<u8>>, child: Node) -> &mut Node {
-        let Node::Sub(map) = self else { panic!("insert into a leaf") };
+        let Node::Sub(map) = self else {
+            panic!("insert into a leaf")
+        };
         let key = l.into();
         map.insert(key.clone(), child);
         map.get_mut(&key).expect("just inserted")
@@ -117,7 +121,10 @@ fn build(entries: &[(&Vec<u8>, &Node)], reveal: &[Reveal<'_>]) -> HashTree<Vec<u
         };
     }
     let mid = entries.len() / 2;
-    fork(build(&entries[..mid], &reveal[..mid]), build(&entries[mid..], &reveal[mid..]))
+    fork(
+        build(&entries[..mid], &reveal[..mid]),
+        build(&entries[mid..], &reveal[mid..]),
+    )
 }
 
 fn full(node: &Node) -> HashTree<Vec<u8>> {
@@ -156,9 +163,15 @@ mod tests {
         let w = witness(&tree, &[&path[..], &[b"time".to_vec()][..]]);
         assert_eq!(w.digest(), tree.digest());
         assert_eq!(full(&tree).digest(), tree.digest());
-        assert_eq!(w.lookup_path([b"request_status".as_slice(), &[4], b"reply"]), LookupResult::Found(&[2][..]));
+        assert_eq!(
+            w.lookup_path([b"request_status".as_slice(), &[4], b"reply"]),
+            LookupResult::Found(&[2][..])
+        );
         assert_eq!(w.lookup_path([b"time".as_slice()]), LookupResult::Found(&[1][..]));
-        assert!(matches!(w.lookup_path([b"request_status".as_slice(), &[6], b"reply"]), LookupResult::Unknown));
+        assert!(matches!(
+            w.lookup_path([b"request_status".as_slice(), &[6], b"reply"]),
+            LookupResult::Unknown
+        ));
     }
 
     #[test]

@@ -58,7 +58,8 @@ async fn synchronous_calls_queries_and_certified_data() {
     let cert: Certificate = serde_cbor::from_slice(&cert_bytes).unwrap();
     agent.verify(&cert, canister).unwrap();
     assert_eq!(
-        cert.tree.lookup_path([b"canister".as_slice(), canister.as_slice(), b"certified_data"]),
+        cert.tree
+            .lookup_path([b"canister".as_slice(), canister.as_slice(), b"certified_data"]),
         LookupResult::Found(&2u64.to_le_bytes()[..])
     );
 
@@ -102,7 +103,12 @@ async fn asynchronous_call_then_read_state_polling() {
 
     // Forced v2: submit the signed call to /api/v2/.../call, which answers 202.
     let signed = agent.update(&canister, "inc").sign().unwrap();
-    let (status, body) = post(&handle, &format!("/api/v2/canister/{canister}/call"), signed.signed_update.clone()).await;
+    let (status, body) = post(
+        &handle,
+        &format!("/api/v2/canister/{canister}/call"),
+        signed.signed_update.clone(),
+    )
+    .await;
     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
     assert!(body.is_empty());
     // Then poll /api/v3/.../read_state for /request_status, as the agent does.
@@ -111,15 +117,30 @@ async fn asynchronous_call_then_read_state_polling() {
     agent.verify(&cert, canister).unwrap();
 
     // Submitting the same request again does not run it again.
-    let (status, _) = post(&handle, &format!("/api/v2/canister/{canister}/call"), signed.signed_update.clone()).await;
+    let (status, _) = post(
+        &handle,
+        &format!("/api/v2/canister/{canister}/call"),
+        signed.signed_update.clone(),
+    )
+    .await;
     assert_eq!(status, 202);
     let (status, _) = agent.request_status_raw(&signed.request_id, canister).await.unwrap();
-    assert_eq!(status, RequestStatusResponse::Replied(ic_agent::agent::ReplyResponse { arg: 1u64.to_le_bytes().to_vec() }));
+    assert_eq!(
+        status,
+        RequestStatusResponse::Replied(ic_agent::agent::ReplyResponse {
+            arg: 1u64.to_le_bytes().to_vec()
+        })
+    );
     assert_eq!(counter(&agent.query(&canister, "get").call().await.unwrap()), 1);
 
     // The deprecated v2 read_state endpoint gives the same certified status.
     let signed_status = agent.sign_request_status(canister, signed.request_id).unwrap();
-    let (status, body) = post(&handle, &format!("/api/v2/canister/{canister}/read_state"), signed_status.signed_request_status).await;
+    let (status, body) = post(
+        &handle,
+        &format!("/api/v2/canister/{canister}/read_state"),
+        signed_status.signed_request_status,
+    )
+    .await;
     assert_eq!(status, 200);
     #[derive(serde::Deserialize)]
     struct ReadStateResponse {
@@ -130,7 +151,10 @@ async fn asynchronous_call_then_read_state_polling() {
     let cert: Certificate = serde_cbor::from_slice(&response.certificate).unwrap();
     agent.verify(&cert, canister).unwrap();
     let path = [b"request_status".as_slice(), signed.request_id.as_slice(), b"reply"];
-    assert_eq!(cert.tree.lookup_path(path), LookupResult::Found(&1u64.to_le_bytes()[..]));
+    assert_eq!(
+        cert.tree.lookup_path(path),
+        LookupResult::Found(&1u64.to_le_bytes()[..])
+    );
 
     // An unknown request id is provably absent (the agent reads it as Unknown).
     let unknown = ic_agent::RequestId::new(&[7; 32]);
@@ -139,7 +163,10 @@ async fn asynchronous_call_then_read_state_polling() {
 
     // Another sender may not read the status of this request.
     let other = common::agent(&handle, ed25519_identity(3)).await;
-    let e = other.request_status_raw(&signed.request_id, canister).await.unwrap_err();
+    let e = other
+        .request_status_raw(&signed.request_id, canister)
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(403), "{e}");
 }
 
@@ -152,21 +179,38 @@ async fn read_state_paths() {
     let canister = install(&agent).await;
 
     let cert = agent.read_state_raw(vec![vec!["time".into()]], canister).await.unwrap();
-    let LookupResult::Found(mut time) = cert.tree.lookup_path([b"time".as_slice()]) else { panic!("no time") };
+    let LookupResult::Found(mut time) = cert.tree.lookup_path([b"time".as_slice()]) else {
+        panic!("no time")
+    };
     let time = leb128::read::unsigned(&mut time).unwrap();
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    assert!(now.abs_diff(time) < 10_000_000_000, "certificate time {time} is not now ({now})");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert!(
+        now.abs_diff(time) < 10_000_000_000,
+        "certificate time {time} is not now ({now})"
+    );
 
     use sha2::Digest;
     let module_hash = agent.read_state_canister_module_hash(canister).await.unwrap();
     assert_eq!(module_hash, sha2::Sha256::digest(canister_wasm()).to_vec());
     assert_eq!(agent.read_state_canister_controllers(canister).await.unwrap(), vec![me]);
-    let candid = agent.read_state_canister_metadata(canister, "candid:service").await.unwrap();
+    let candid = agent
+        .read_state_canister_metadata(canister, "candid:service")
+        .await
+        .unwrap();
     assert_eq!(candid, b"service : { inc : () -> () }");
     // A private section: for controllers only.
-    assert_eq!(agent.read_state_canister_metadata(canister, "secret").await.unwrap(), b"only for controllers");
+    assert_eq!(
+        agent.read_state_canister_metadata(canister, "secret").await.unwrap(),
+        b"only for controllers"
+    );
     let stranger = common::agent(&handle, ed25519_identity(5)).await;
-    let e = stranger.read_state_canister_metadata(canister, "secret").await.unwrap_err();
+    let e = stranger
+        .read_state_canister_metadata(canister, "secret")
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(403), "{e}");
 
     // The subnet: its key (the root key: localnet's one subnet is the root
@@ -177,15 +221,25 @@ async fn read_state_paths() {
     assert_eq!(subnet.self_reported_key(), handle.root_key_der().as_slice());
     let by_id = agent.fetch_subnet_by_id(&handle.subnet_id()).await.unwrap();
     assert!(by_id.contains_node(&handle.node_id()));
-    let ranges = agent.read_state_subnet_canister_ranges(handle.subnet_id()).await.unwrap();
+    let ranges = agent
+        .read_state_subnet_canister_ranges(handle.subnet_id())
+        .await
+        .unwrap();
     assert!(ranges.iter().any(|(lo, hi)| *lo <= canister && canister <= *hi));
 
     // Paths the spec does not allow are refused: certified data is only for the
     // canister itself, and canister information only at its own effective id.
-    let e = agent.read_state_canister_info(canister, "certified_data").await.unwrap_err();
+    let e = agent
+        .read_state_canister_info(canister, "certified_data")
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
     let elsewhere = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 1, 1]);
-    let path = vec![vec!["canister".into(), canister.as_slice().into(), "module_hash".into()]];
+    let path = vec![vec![
+        "canister".into(),
+        canister.as_slice().into(),
+        "module_hash".into(),
+    ]];
     let e = agent.read_state_raw(path, elsewhere).await.unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
 }
@@ -195,11 +249,18 @@ async fn ed25519_secp256k1_and_p256_senders() {
     let handle = start().await;
     let owner = agent(&handle, ed25519_identity(6)).await;
     let canister = install(&owner).await;
-    let identities: Vec<Box<dyn Identity>> =
-        vec![Box::new(ed25519_identity(7)), Box::new(secp256k1_identity(8)), Box::new(p256_identity(9))];
+    let identities: Vec<Box<dyn Identity>> = vec![
+        Box::new(ed25519_identity(7)),
+        Box::new(secp256k1_identity(8)),
+        Box::new(p256_identity(9)),
+    ];
     for identity in identities {
         let expected = identity.sender().unwrap();
-        let agent = Agent::builder().with_url(handle.url()).with_boxed_identity(identity).build().unwrap();
+        let agent = Agent::builder()
+            .with_url(handle.url())
+            .with_boxed_identity(identity)
+            .build()
+            .unwrap();
         agent.fetch_root_key().await.unwrap();
         let who = agent.update(&canister, "whoami").call_and_wait().await.unwrap();
         assert_eq!(Principal::from_slice(&who), expected);
@@ -220,11 +281,18 @@ async fn a_wrong_root_key_is_rejected_by_the_agent() {
     let canister = install(&owner).await;
     let other_root = localnet::localnet_services::certification::RootKey::from_seed([9; 32]).public_key_der();
     assert_ne!(other_root, handle.root_key_der());
-    let agent = Agent::builder().with_url(handle.url()).with_identity(ed25519_identity(10)).build().unwrap();
+    let agent = Agent::builder()
+        .with_url(handle.url())
+        .with_identity(ed25519_identity(10))
+        .build()
+        .unwrap();
     agent.set_root_key(other_root);
     let e = agent.update(&canister, "inc").call_and_wait().await.unwrap_err();
     assert!(matches!(e, AgentError::CertificateVerificationFailed()), "{e}");
-    let e = agent.read_state_raw(vec![vec!["time".into()]], canister).await.unwrap_err();
+    let e = agent
+        .read_state_raw(vec![vec!["time".into()]], canister)
+        .await
+        .unwrap_err();
     assert!(matches!(e, AgentError::CertificateVerificationFailed()), "{e}");
     // Query signatures are checked against node keys read with that root key.
     let e = agent.query(&canister, "get").call().await.unwrap_err();
@@ -234,11 +302,19 @@ async fn a_wrong_root_key_is_rejected_by_the_agent() {
 /// Re-encodes an envelope after `edit` changed it.
 fn tamper(signed: &[u8], edit: impl FnOnce(&mut Vec<(ciborium::Value, ciborium::Value)>)) -> Vec<u8> {
     let value: ciborium::Value = ciborium::from_reader(signed).unwrap();
-    let ciborium::Value::Tag(55799, inner) = value else { panic!("untagged envelope") };
-    let ciborium::Value::Map(mut entries) = *inner else { panic!("not a map") };
+    let ciborium::Value::Tag(55799, inner) = value else {
+        panic!("untagged envelope")
+    };
+    let ciborium::Value::Map(mut entries) = *inner else {
+        panic!("not a map")
+    };
     edit(&mut entries);
     let mut out = Vec::new();
-    ciborium::into_writer(&ciborium::Value::Tag(55799, Box::new(ciborium::Value::Map(entries))), &mut out).unwrap();
+    ciborium::into_writer(
+        &ciborium::Value::Tag(55799, Box::new(ciborium::Value::Map(entries))),
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -256,36 +332,60 @@ async fn bad_signatures_wrong_senders_and_expired_requests_are_400() {
     // A flipped bit in the signature.
     let signed = agent.update(&canister, "inc").sign().unwrap();
     let bad_sig = tamper(&signed.signed_update, |e| {
-        let ciborium::Value::Bytes(sig) = field(e, "sender_sig") else { panic!() };
+        let ciborium::Value::Bytes(sig) = field(e, "sender_sig") else {
+            panic!()
+        };
         sig[0] ^= 1;
     });
     let (status, body) = post(&handle, &url, bad_sig.clone()).await;
     assert_eq!(status, 400);
-    assert!(String::from_utf8_lossy(&body).contains("signature"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("signature"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let e = agent.update_signed(canister, bad_sig).await.unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
 
     // Someone else's key for this sender (signature by that key, but the sender
     // is not its self-authenticating principal).
     let other = ed25519_identity(12);
-    let signature = other.sign_arbitrary(&[b"\x0Aic-request".as_slice(), signed.request_id.as_slice()].concat()).unwrap();
+    let signature = other
+        .sign_arbitrary(&[b"\x0Aic-request".as_slice(), signed.request_id.as_slice()].concat())
+        .unwrap();
     let wrong_sender = tamper(&signed.signed_update, |e| {
         *field(e, "sender_pubkey") = ciborium::Value::Bytes(signature.public_key.clone().unwrap());
         *field(e, "sender_sig") = ciborium::Value::Bytes(signature.signature.clone().unwrap());
     });
     let (status, body) = post(&handle, &url, wrong_sender).await;
     assert_eq!(status, 400);
-    assert!(String::from_utf8_lossy(&body).contains("self-authenticating"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("self-authenticating"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
 
     // Unsigned but not anonymous.
-    let unsigned = tamper(&signed.signed_update, |e| e.retain(|(k, _)| k.as_text() == Some("content")));
+    let unsigned = tamper(&signed.signed_update, |e| {
+        e.retain(|(k, _)| k.as_text() == Some("content"))
+    });
     assert_eq!(post(&handle, &url, unsigned).await.0, 400);
 
     // Expired, and too far in the future.
     let past = SystemTime::now() - Duration::from_secs(60);
-    let e = agent.update(&canister, "inc").expire_at(past).call_and_wait().await.unwrap_err();
+    let e = agent
+        .update(&canister, "inc")
+        .expire_at(past)
+        .call_and_wait()
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
-    let e = agent.update(&canister, "inc").expire_after(Duration::from_secs(20 * 60)).call_and_wait().await.unwrap_err();
+    let e = agent
+        .update(&canister, "inc")
+        .expire_after(Duration::from_secs(20 * 60))
+        .call_and_wait()
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
     let e = agent.query(&canister, "get").expire_at(past).call().await.unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
@@ -293,9 +393,15 @@ async fn bad_signatures_wrong_senders_and_expired_requests_are_400() {
     // The effective canister id must be the callee (or, for the management
     // canister, the canister the argument names).
     let elsewhere = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 1, 1]);
-    let e = agent.update(&canister, "inc").with_effective_canister_id(elsewhere).call_and_wait().await.unwrap_err();
+    let e = agent
+        .update(&canister, "inc")
+        .with_effective_canister_id(elsewhere)
+        .call_and_wait()
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
-    let status_arg = candid::encode_one(ic_management_canister_types::CanisterIdRecord { canister_id: canister }).unwrap();
+    let status_arg =
+        candid::encode_one(ic_management_canister_types::CanisterIdRecord { canister_id: canister }).unwrap();
     let e = agent
         .update(&Principal::management_canister(), "canister_status")
         .with_effective_canister_id(elsewhere)
@@ -334,7 +440,9 @@ async fn canister_signatures_authenticate_a_sender() {
     let mut payload = vec![canister.as_slice().len() as u8];
     payload.extend_from_slice(canister.as_slice());
     payload.extend_from_slice(seed);
-    let algorithm = [0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02];
+    let algorithm = [
+        0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02,
+    ];
     let mut bits = vec![0x03, payload.len() as u8 + 1, 0x00];
     bits.extend_from_slice(&payload);
     let mut der = vec![0x30, (algorithm.len() + bits.len()) as u8];
@@ -342,7 +450,10 @@ async fn canister_signatures_authenticate_a_sender() {
     der.extend_from_slice(&bits);
     let sender = Principal::self_authenticating(&der);
 
-    let expiry = (SystemTime::now() + Duration::from_secs(120)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let expiry = (SystemTime::now() + Duration::from_secs(120))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let content = |nonce: Option<Vec<u8>>| EnvelopeContent::Call {
         nonce,
         ingress_expiry: expiry,
@@ -354,9 +465,19 @@ async fn canister_signatures_authenticate_a_sender() {
     };
     let signed_content = content(None);
     let message = [b"\x0Aic-request".as_slice(), signed_content.to_request_id().as_slice()].concat();
-    let tree: HashTree<Vec<u8>> =
-        label("sig", label(Sha256::digest(seed).to_vec(), label(Sha256::digest(&message).to_vec(), leaf(Vec::new()))));
-    owner.update(&canister, "set_certified").with_arg(tree.digest().to_vec()).call_and_wait().await.unwrap();
+    let tree: HashTree<Vec<u8>> = label(
+        "sig",
+        label(
+            Sha256::digest(seed).to_vec(),
+            label(Sha256::digest(&message).to_vec(), leaf(Vec::new())),
+        ),
+    );
+    owner
+        .update(&canister, "set_certified")
+        .with_arg(tree.digest().to_vec())
+        .call_and_wait()
+        .await
+        .unwrap();
     let certificate = owner.query(&canister, "cert").call().await.unwrap();
 
     #[derive(serde::Serialize)]
@@ -367,7 +488,14 @@ async fn canister_signatures_authenticate_a_sender() {
     }
     let mut serializer = serde_cbor::Serializer::new(Vec::new());
     serializer.self_describe().unwrap();
-    serde::Serialize::serialize(&CanisterSig { certificate: &certificate, tree: &tree }, &mut serializer).unwrap();
+    serde::Serialize::serialize(
+        &CanisterSig {
+            certificate: &certificate,
+            tree: &tree,
+        },
+        &mut serializer,
+    )
+    .unwrap();
     let signature = serializer.into_inner();
     let envelope = |content: EnvelopeContent| {
         Envelope {
@@ -384,7 +512,10 @@ async fn canister_signatures_authenticate_a_sender() {
         CallResponse::Poll(_) => panic!("the call did not complete"),
     }
     // The same signature does not cover another request.
-    let e = owner.update_signed(canister, envelope(content(Some(vec![1])))).await.unwrap_err();
+    let e = owner
+        .update_signed(canister, envelope(content(Some(vec![1]))))
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
 }
 
@@ -402,20 +533,43 @@ async fn delegation_chains() {
     let root = ed25519_identity(21);
     let middle = secp256k1_identity(22);
     let leaf_key = p256_identity(23).public_key().unwrap();
-    let far = (SystemTime::now() + Duration::from_secs(3600)).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let far = (SystemTime::now() + Duration::from_secs(3600))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let sign = |by: &dyn Identity, delegation: Delegation| SignedDelegation {
         signature: by.sign_delegation(&delegation).unwrap().signature.unwrap(),
         delegation,
     };
     let chain = |expiration: u64, targets: Option<Vec<Principal>>, permissions: Option<DelegationPermissions>| {
         vec![
-            sign(&root, Delegation { pubkey: middle.public_key().unwrap(), expiration: far, targets: None, permissions: None }),
-            sign(&middle, Delegation { pubkey: leaf_key.clone(), expiration, targets, permissions }),
+            sign(
+                &root,
+                Delegation {
+                    pubkey: middle.public_key().unwrap(),
+                    expiration: far,
+                    targets: None,
+                    permissions: None,
+                },
+            ),
+            sign(
+                &middle,
+                Delegation {
+                    pubkey: leaf_key.clone(),
+                    expiration,
+                    targets,
+                    permissions,
+                },
+            ),
         ]
     };
     let delegated = |chain: Vec<SignedDelegation>| async {
         let identity = DelegatedIdentity::new_unchecked(root.public_key().unwrap(), Box::new(p256_identity(23)), chain);
-        let agent = Agent::builder().with_url(handle.url()).with_identity(identity).build().unwrap();
+        let agent = Agent::builder()
+            .with_url(handle.url())
+            .with_identity(identity)
+            .build()
+            .unwrap();
         agent.fetch_root_key().await.unwrap();
         agent
     };
@@ -430,11 +584,19 @@ async fn delegation_chains() {
 
     let elsewhere = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 1, 1]);
     let other_target = delegated(chain(far, Some(vec![elsewhere]), None)).await;
-    let e = other_target.update(&canister, "whoami").call_and_wait().await.unwrap_err();
+    let e = other_target
+        .update(&canister, "whoami")
+        .call_and_wait()
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
 
     let queries_only = delegated(chain(far, None, Some(DelegationPermissions::Queries))).await;
-    let e = queries_only.update(&canister, "whoami").call_and_wait().await.unwrap_err();
+    let e = queries_only
+        .update(&canister, "whoami")
+        .call_and_wait()
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
     let who = queries_only.query(&canister, "whoami_q").call().await.unwrap();
     assert_eq!(Principal::from_slice(&who), root.sender().unwrap());

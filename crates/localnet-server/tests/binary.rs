@@ -24,7 +24,9 @@ fn spawn(seed: &str) -> Server {
         .spawn()
         .expect("the binary starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
     let url = json["url"].as_str().unwrap().to_string();
     let root_key = hex::decode(json["root_key"].as_str().unwrap()).unwrap();
@@ -51,6 +53,10 @@ async fn prints_url_and_root_key_then_serves() {
 
 #[test]
 fn refuses_unknown_arguments() {
-    let status = Command::new(env!("CARGO_BIN_EXE_localnet-server")).arg("--bogus").stderr(Stdio::null()).status().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_localnet-server"))
+        .arg("--bogus")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert_eq!(status.code(), Some(2));
 }

@@ -14,10 +14,12 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 fn conformance_wasm() -> Vec<u8> {
-    let path = std::env::var_os("CONFORMANCE_WASM").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../target/wasm32-unknown-unknown/canister-release/conformance_canister.wasm")
-    });
+    let path = std::env::var_os("CONFORMANCE_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/wasm32-unknown-unknown/canister-release/conformance_canister.wasm")
+        });
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read the conformance canister at {} ({e}); build it with scripts/build-canisters.sh or set CONFORMANCE_WASM",
@@ -80,20 +82,36 @@ async fn a_slow_live_outcall_does_not_block_other_requests() {
     .await
     .expect("a call and a query are answered while an outcall is in flight");
     assert_eq!(u64::from_le_bytes(served.try_into().unwrap()), 1);
-    assert!(!outcall.is_finished(), "the outcall cannot finish before its response is released");
+    assert!(
+        !outcall.is_finished(),
+        "the outcall cannot finish before its response is released"
+    );
 
     release.send(()).unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(60), outcall).await.unwrap().unwrap().unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(60), outcall)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let result: Result<HttpRequestResult, RejectInfo> = candid::decode_one(&reply).unwrap();
     let response = result.unwrap();
     assert_eq!(response.status, candid::Nat::from(200u16));
     assert_eq!(response.body, b"slow body");
     // The canister's transform ran on the real response.
-    assert!(response.headers.iter().any(|h| h.name == "x-transform-context" && h.value == "keep"), "{:?}", response.headers);
+    assert!(
+        response
+            .headers
+            .iter()
+            .any(|h| h.name == "x-transform-context" && h.value == "keep"),
+        "{:?}",
+        response.headers
+    );
 }
 
 async fn create_and_install(agent: &ic_agent::Agent, wasm: Vec<u8>) -> Principal {
-    use ic_management_canister_types::{CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs};
+    use ic_management_canister_types::{
+        CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs,
+    };
     let create = ProvisionalCreateCanisterWithCyclesArgs {
         amount: Some(candid::Nat::from(100_000_000_000_000u64)),
         settings: None,
@@ -101,7 +119,10 @@ async fn create_and_install(agent: &ic_agent::Agent, wasm: Vec<u8>) -> Principal
         sender_canister_version: None,
     };
     let reply = agent
-        .update(&Principal::management_canister(), "provisional_create_canister_with_cycles")
+        .update(
+            &Principal::management_canister(),
+            "provisional_create_canister_with_cycles",
+        )
         .with_effective_canister_id(Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 1]))
         .with_arg(candid::encode_one(create).unwrap())
         .call_and_wait()

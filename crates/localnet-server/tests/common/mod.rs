@@ -63,7 +63,11 @@ pub async fn start() -> Handle {
 }
 
 pub async fn agent(handle: &Handle, identity: impl Identity + 'static) -> Agent {
-    let agent = Agent::builder().with_url(handle.url()).with_identity(identity).build().expect("an agent");
+    let agent = Agent::builder()
+        .with_url(handle.url())
+        .with_identity(identity)
+        .build()
+        .expect("an agent");
     agent.fetch_root_key().await.expect("the status endpoint answers");
     agent
 }
@@ -81,7 +85,10 @@ pub async fn install(agent: &Agent) -> Principal {
         sender_canister_version: None,
     };
     let reply = agent
-        .update(&Principal::management_canister(), "provisional_create_canister_with_cycles")
+        .update(
+            &Principal::management_canister(),
+            "provisional_create_canister_with_cycles",
+        )
         .with_effective_canister_id(Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 1]))
         .with_arg(candid::encode_one(create).unwrap())
         .call_and_wait()
