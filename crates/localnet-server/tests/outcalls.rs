@@ -145,3 +145,60 @@ async fn create_and_install(agent: &ic_agent::Agent, wasm: Vec<u8>) -> Principal
         .unwrap();
     canister_id
 }
+
+/// With mocked outcalls a call stays `processing`: the synchronous endpoint
+/// answers 202 after its timeout, `read_state` certifies `processing`, and once
+/// the test answers the outcall in process the agent's polling gets the reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_outlasts_the_synchronous_timeout_is_polled() {
+    use ic_agent::agent::RequestStatusResponse;
+    let mut config = localnet_server::Config::default();
+    config.net.outcalls = localnet::OutcallMode::Mock;
+    config.sync_call_timeout = Duration::from_millis(300);
+    let handle = localnet_server::Server::start(config).await.unwrap();
+    let agent = agent(&handle, ed25519_identity(31)).await;
+    let canister = create_and_install(&agent, conformance_wasm()).await;
+
+    let arg = candid::encode_args((
+        "https://example.invalid/".to_string(),
+        None::<u64>,
+        Transform::KeepHeaders,
+    ))
+    .unwrap();
+    let signed = agent.update(&canister, "http_get").with_arg(arg).sign().unwrap();
+    let (status, body) = post(
+        &handle,
+        &format!("/api/v4/canister/{canister}/call"),
+        signed.signed_update.clone(),
+    )
+    .await;
+    assert_eq!((status, body.len()), (202, 0), "{}", String::from_utf8_lossy(&body));
+    let (status, _) = agent.request_status_raw(&signed.request_id, canister).await.unwrap();
+    assert_eq!(status, RequestStatusResponse::Processing);
+
+    let waiting = {
+        let agent = agent.clone();
+        let request_id = signed.request_id;
+        tokio::spawn(async move { agent.wait(&request_id, canister).await })
+    };
+    let net = handle.net();
+    let pending = net.lock().unwrap().pending_http_outcalls();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].request.url, "https://example.invalid/");
+    let response = HttpRequestResult {
+        status: candid::Nat::from(200u16),
+        headers: vec![],
+        body: b"mocked".to_vec(),
+    };
+    net.lock()
+        .unwrap()
+        .answer_http_outcall(pending[0].id, Ok(response))
+        .unwrap();
+    let (reply, _) = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let result: Result<HttpRequestResult, RejectInfo> = candid::decode_one(&reply).unwrap();
+    assert_eq!(result.unwrap().body, b"mocked");
+}
