@@ -1037,6 +1037,31 @@ impl LocalNet {
     pub fn config(&self) -> &Config {
         &self.config
     }
+
+    /// Every canister on the net, in id order.
+    pub fn canister_ids(&self) -> Vec<Principal> {
+        self.canisters.keys().copied().collect()
+    }
+
+    /// The SHA-256 of the installed module; `None` for an empty or unknown canister.
+    pub fn module_hash(&self, canister: Principal) -> Option<[u8; 32]> {
+        self.canisters.get(&canister)?.wasm.as_ref().map(|w| w.prepared.module_hash)
+    }
+
+    /// The canister's controllers; `None` if it does not exist.
+    pub fn controllers(&self, canister: Principal) -> Option<Vec<Principal>> {
+        self.canisters.get(&canister).map(|c| c.controllers.clone())
+    }
+
+    /// The installed module's `icp:public`/`icp:private` custom sections:
+    /// name → (public, contents).
+    pub fn canister_metadata(&self, canister: Principal) -> BTreeMap<String, (bool, Vec<u8>)> {
+        self.canisters
+            .get(&canister)
+            .and_then(|c| c.wasm.as_ref())
+            .map(|w| w.prepared.metadata.clone())
+            .unwrap_or_default()
+    }
 }
 
 pub(crate) fn stopped_reject(canister: &Principal, status: RunStatus) -> RejectResponse {

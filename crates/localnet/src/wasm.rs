@@ -4,7 +4,7 @@
 
 use crate::system_api::{StoreData, SYSTEM_API_NAMES};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::PathBuf;
 use wasmtime::{Engine, InstancePre, Linker, Module};
@@ -44,6 +44,9 @@ pub struct PreparedModule {
     /// Names of the exported mutable globals, in a stable order.
     pub globals: Vec<String>,
     pub has_table: bool,
+    /// Custom sections named `icp:public <name>` (true) or `icp:private <name>`
+    /// (false), by name, as the state tree's `/canister/<id>/metadata/<name>` shows them.
+    pub metadata: BTreeMap<String, (bool, Vec<u8>)>,
 }
 
 /// Why a module was refused at install time (IC0505 CanisterInvalidWasm).
@@ -64,13 +67,66 @@ pub fn prepare(engine: &Engine, linker: &Linker<StoreData>, bytes: &[u8]) -> Res
         .parse(&wasm)
         .map_err(|e| invalid(format!("Wasm module is not valid: {e:#}")))?;
     check_imports(&parsed)?;
+    let metadata = icp_metadata(&wasm)?;
     let exports = collect_exports(&parsed)?;
     let (instrumented, globals, has_table) = instrument(parsed)?;
     let module = compile_cached(engine, &instrumented)?;
     let instance_pre = linker
         .instantiate_pre(&module)
         .map_err(|e| invalid(format!("Wasm module cannot be linked against the system API: {e:#}")))?;
-    Ok(PreparedModule { instance_pre, module_hash, exports, globals, has_table })
+    Ok(PreparedModule { instance_pre, module_hash, exports, globals, has_table, metadata })
+}
+
+/// The module's `icp:public` / `icp:private` custom sections. A name used twice
+/// is refused, as the replica does.
+fn icp_metadata(wasm: &[u8]) -> Result<BTreeMap<String, (bool, Vec<u8>)>, InvalidWasm> {
+    let mut sections = BTreeMap::new();
+    for (name, data) in custom_sections(wasm)? {
+        let (public, name) = if let Some(n) = name.strip_prefix("icp:public ") {
+            (true, n)
+        } else if let Some(n) = name.strip_prefix("icp:private ") {
+            (false, n)
+        } else {
+            continue;
+        };
+        if sections.insert(name.to_string(), (public, data.to_vec())).is_some() {
+            return Err(invalid(format!("Invalid custom section: name {name} declared more than once")));
+        }
+    }
+    Ok(sections)
+}
+
+/// The custom sections (id 0) of a Wasm binary: (name, contents).
+fn custom_sections(wasm: &[u8]) -> Result<Vec<(&str, &[u8])>, InvalidWasm> {
+    fn leb(bytes: &[u8], pos: &mut usize) -> Result<usize, InvalidWasm> {
+        let mut value: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let byte = *bytes.get(*pos).ok_or_else(|| invalid("Wasm module is truncated"))?;
+            *pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value as usize);
+            }
+        }
+        Err(invalid("Wasm module has a malformed LEB128 length"))
+    }
+    let mut sections = Vec::new();
+    let mut pos = 8; // magic and version
+    while pos < wasm.len() {
+        let id = wasm[pos];
+        pos += 1;
+        let size = leb(wasm, &mut pos)?;
+        let end = pos.checked_add(size).filter(|&e| e <= wasm.len()).ok_or_else(|| invalid("Wasm module is truncated"))?;
+        if id == 0 {
+            let mut p = pos;
+            let name_len = leb(wasm, &mut p)?;
+            let name_end = p.checked_add(name_len).filter(|&e| e <= end).ok_or_else(|| invalid("Wasm custom section name is truncated"))?;
+            let name = std::str::from_utf8(&wasm[p..name_end]).map_err(|_| invalid("Wasm custom section name is not UTF-8"))?;
+            sections.push((name, &wasm[name_end..end]));
+        }
+        pos = end;
+    }
+    Ok(sections)
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<u8>, InvalidWasm> {
