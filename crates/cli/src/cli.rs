@@ -15,19 +15,19 @@ use tensormine_core::router::{JobRequest, JobView, Tier};
 #[command(name = "tensormine", version, about, long_about = None)]
 pub struct Cli {
     /// `local` (the network of `tensormine network start`), `ic`, or a replica URL.
-    #[arg(long, global = true, default_value = "local", value_parser = Network::parse)]
+    #[arg(long, global = true, help_heading = "Global options", default_value = "local", value_parser = Network::parse)]
     pub network: Network,
     /// A dfx identity by name (~/.config/dfx/identity/NAME/identity.pem).
-    #[arg(long, global = true, conflicts_with = "pem")]
+    #[arg(long, global = true, help_heading = "Global options", conflicts_with = "pem")]
     pub identity: Option<String>,
     /// A PEM private key file (ed25519, secp256k1 or P-256).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub pem: Option<PathBuf>,
     /// Canister ids file (default: <state dir>/canisters-<network>.json).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub canisters: Option<PathBuf>,
     /// Project state directory (local network, ids, default identity).
-    #[arg(long, global = true, env = "TENSORMINE_DIR", default_value = ".tensormine")]
+    #[arg(long, global = true, help_heading = "Global options", env = "TENSORMINE_DIR", default_value = ".tensormine")]
     pub state_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
