@@ -142,7 +142,6 @@ fn ledger_types_match_ledger_did() {
 
 /// The router's endpoints as the CLI calls them, with `tensormine_core::router` types.
 #[test]
-#[ignore = "candid/router.did is not in the repository yet (the router is being written): remove this line when it lands"]
 fn router_types_match_router_did() {
     use tensormine_core::router::*;
     let mut c = Client::new();
