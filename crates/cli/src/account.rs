@@ -9,7 +9,9 @@ use candid::{Nat, Principal};
 
 /// The escrow's configuration (the fields the CLI reads).
 pub async fn escrow_config(env: &Env) -> Result<EscrowConfig> {
-    let (c,): (EscrowConfig,) = env.query(env.canisters.escrow, "escrow", "get_config", ()).await?;
+    let (c,): (EscrowConfig,) = env
+        .query(env.canisters.escrow, "escrow", "get_config", ())
+        .await?;
     Ok(c)
 }
 
@@ -23,7 +25,9 @@ pub async fn ckbtc_ledger(env: &Env) -> Result<Principal> {
 
 /// A principal's escrow balance.
 pub async fn balance(env: &Env, who: Principal) -> Result<Balance> {
-    let (b,): (Balance,) = env.query(env.canisters.escrow, "escrow", "get_balance", (who,)).await?;
+    let (b,): (Balance,) = env
+        .query(env.canisters.escrow, "escrow", "get_balance", (who,))
+        .await?;
     Ok(b)
 }
 
@@ -34,7 +38,14 @@ fn nat_u64(n: &Nat, what: &str) -> Result<u64> {
 /// The ckBTC balance of `who`'s default account on the ledger.
 pub async fn ckbtc_balance(env: &Env, who: Principal) -> Result<u64> {
     let ledger = ckbtc_ledger(env).await?;
-    let (n,): (Nat,) = env.query(ledger, "ckbtc ledger", "icrc1_balance_of", (Account::of(who),)).await?;
+    let (n,): (Nat,) = env
+        .query(
+            ledger,
+            "ckbtc ledger",
+            "icrc1_balance_of",
+            (Account::of(who),),
+        )
+        .await?;
     nat_u64(&n, "balance")
 }
 
@@ -49,7 +60,9 @@ pub async fn ckbtc_transfer(env: &Env, to: Principal, amount: u64) -> Result<u64
         memo: None,
         created_at_time: None,
     };
-    let (r,): (Result<Nat, TransferError>,) = env.update(ledger, "ckbtc ledger", "icrc1_transfer", (arg,)).await?;
+    let (r,): (Result<Nat, TransferError>,) = env
+        .update(ledger, "ckbtc ledger", "icrc1_transfer", (arg,))
+        .await?;
     let block = r.map_err(|e| refused("ckbtc ledger.icrc1_transfer", &e, None))?;
     nat_u64(&block, "block index")
 }
@@ -73,7 +86,9 @@ pub async fn deposit_ckbtc(env: &Env, amount: u64) -> Result<DepositReceipt> {
         memo: None,
         created_at_time: None,
     };
-    let (r,): (Result<Nat, ApproveError>,) = env.update(ledger, "ckbtc ledger", "icrc2_approve", (approve,)).await?;
+    let (r,): (Result<Nat, ApproveError>,) = env
+        .update(ledger, "ckbtc ledger", "icrc2_approve", (approve,))
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             ApproveError::InsufficientFunds { .. } => Some(format!(
@@ -83,8 +98,9 @@ pub async fn deposit_ckbtc(env: &Env, amount: u64) -> Result<DepositReceipt> {
         };
         refused("ckbtc ledger.icrc2_approve", &e, hint)
     })?;
-    let (r,): (Result<DepositReceipt, DepositError>,) =
-        env.update(env.canisters.escrow, "escrow", "deposit_ckbtc", (amount,)).await?;
+    let (r,): (Result<DepositReceipt, DepositError>,) = env
+        .update(env.canisters.escrow, "escrow", "deposit_ckbtc", (amount,))
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             DepositError::AmountTooSmall { min } => Some(format!("deposit at least {min} sats")),
@@ -102,12 +118,19 @@ pub async fn deposit_ckbtc(env: &Env, amount: u64) -> Result<DepositReceipt> {
 /// The caller's native BTC deposit address.
 pub async fn btc_deposit_address(env: &Env) -> Result<String> {
     let (r,): (Result<String, BtcAddressError>,) = env
-        .update(env.canisters.escrow, "escrow", "get_btc_deposit_address", (None::<Principal>,))
+        .update(
+            env.canisters.escrow,
+            "escrow",
+            "get_btc_deposit_address",
+            (None::<Principal>,),
+        )
         .await?;
     r.map_err(|e| {
         let hint = match &e {
             BtcAddressError::AnonymousOwner => Some(USE_IDENTITY.into()),
-            BtcAddressError::KeyUnavailable { .. } => Some("the escrow's threshold key is not available: retry later".into()),
+            BtcAddressError::KeyUnavailable { .. } => {
+                Some("the escrow's threshold key is not available: retry later".into())
+            }
         };
         refused("escrow.get_btc_deposit_address", &e, hint)
     })
@@ -115,12 +138,15 @@ pub async fn btc_deposit_address(env: &Env) -> Result<String> {
 
 /// Credits the caller's confirmed BTC deposits.
 pub async fn update_btc_balance(env: &Env) -> Result<BtcBalanceUpdate> {
-    let (r,): (Result<BtcBalanceUpdate, BtcBalanceError>,) =
-        env.update(env.canisters.escrow, "escrow", "update_btc_balance", ()).await?;
+    let (r,): (Result<BtcBalanceUpdate, BtcBalanceError>,) = env
+        .update(env.canisters.escrow, "escrow", "update_btc_balance", ())
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             BtcBalanceError::BitcoinCanister { .. } => Some("nothing was credited: retry".into()),
-            BtcBalanceError::AlreadyProcessing => Some("another deposit or withdrawal of yours is running: retry in a moment".into()),
+            BtcBalanceError::AlreadyProcessing => {
+                Some("another deposit or withdrawal of yours is running: retry in a moment".into())
+            }
             BtcBalanceError::AnonymousCaller => Some(USE_IDENTITY.into()),
             BtcBalanceError::ReadOnly => Some(READ_ONLY.into()),
             BtcBalanceError::KeyUnavailable { .. } => Some("retry later".into()),
@@ -131,8 +157,14 @@ pub async fn update_btc_balance(env: &Env) -> Result<BtcBalanceUpdate> {
 
 /// Sends `amount − ledger fee` ckBTC of the caller's available funds to `to`.
 pub async fn withdraw_ckbtc(env: &Env, amount: u64, to: Account) -> Result<WithdrawalReceipt> {
-    let (r,): (Result<WithdrawalReceipt, WithdrawError>,) =
-        env.update(env.canisters.escrow, "escrow", "withdraw_ckbtc", (amount, to)).await?;
+    let (r,): (Result<WithdrawalReceipt, WithdrawError>,) = env
+        .update(
+            env.canisters.escrow,
+            "escrow",
+            "withdraw_ckbtc",
+            (amount, to),
+        )
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             WithdrawError::InsufficientFunds { available } => Some(format!("you have {available} sats available")),
@@ -149,14 +181,28 @@ pub async fn withdraw_ckbtc(env: &Env, amount: u64, to: Account) -> Result<Withd
 
 /// Queues a native BTC payout of `amount` (minus its fee share) to `address`.
 pub async fn withdraw_btc(env: &Env, address: &str, amount: u64) -> Result<BtcPayoutRequest> {
-    let (r,): (Result<BtcPayoutRequest, BtcWithdrawError>,) =
-        env.update(env.canisters.escrow, "escrow", "withdraw_btc", (address, amount)).await?;
+    let (r,): (Result<BtcPayoutRequest, BtcWithdrawError>,) = env
+        .update(
+            env.canisters.escrow,
+            "escrow",
+            "withdraw_btc",
+            (address, amount),
+        )
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
-            BtcWithdrawError::InvalidAddress { .. } => Some("pass a valid address of the escrow's Bitcoin network".into()),
-            BtcWithdrawError::InsufficientFunds { available } => Some(format!("you have {available} sats available")),
-            BtcWithdrawError::AmountTooSmall { min } => Some(format!("withdraw at least {min} sats")),
-            BtcWithdrawError::AlreadyProcessing => Some("another deposit or withdrawal of yours is running: retry in a moment".into()),
+            BtcWithdrawError::InvalidAddress { .. } => {
+                Some("pass a valid address of the escrow's Bitcoin network".into())
+            }
+            BtcWithdrawError::InsufficientFunds { available } => {
+                Some(format!("you have {available} sats available"))
+            }
+            BtcWithdrawError::AmountTooSmall { min } => {
+                Some(format!("withdraw at least {min} sats"))
+            }
+            BtcWithdrawError::AlreadyProcessing => {
+                Some("another deposit or withdrawal of yours is running: retry in a moment".into())
+            }
             BtcWithdrawError::AnonymousCaller => Some(USE_IDENTITY.into()),
             BtcWithdrawError::ReadOnly => Some(READ_ONLY.into()),
         };
@@ -166,7 +212,9 @@ pub async fn withdraw_btc(env: &Env, address: &str, amount: u64) -> Result<BtcPa
 
 fn bond_hint(e: &BondError) -> Option<String> {
     Some(match e {
-        BondError::InsufficientFunds { available } => format!("you have {available} sats available: deposit first (`tensormine account deposit`)"),
+        BondError::InsufficientFunds { available } => format!(
+            "you have {available} sats available: deposit first (`tensormine account deposit`)"
+        ),
         BondError::InsufficientBond { bonded } => format!("you have {bonded} sats bonded"),
         BondError::AmountTooSmall { min } => format!("the smallest amount is {min} sats"),
         BondError::NotReady { ready_at_ns } => {
@@ -176,7 +224,9 @@ fn bond_hint(e: &BondError) -> Option<String> {
                 .unwrap_or(0);
             format!("claimable in {} s", secs(ready_at_ns.saturating_sub(now)))
         }
-        BondError::NothingToClaim => "nothing is unbonding: `tensormine miner unbond SATS` first".into(),
+        BondError::NothingToClaim => {
+            "nothing is unbonding: `tensormine miner unbond SATS` first".into()
+        }
         BondError::AnonymousCaller => USE_IDENTITY.into(),
         BondError::ReadOnly => READ_ONLY.into(),
     })
@@ -184,18 +234,24 @@ fn bond_hint(e: &BondError) -> Option<String> {
 
 /// Moves `amount` of the caller's available funds into its bond.
 pub async fn bond(env: &Env, amount: u64) -> Result<Balance> {
-    let (r,): (Result<Balance, BondError>,) = env.update(env.canisters.escrow, "escrow", "bond", (amount,)).await?;
+    let (r,): (Result<Balance, BondError>,) = env
+        .update(env.canisters.escrow, "escrow", "bond", (amount,))
+        .await?;
     r.map_err(|e| refused("escrow.bond", &e, bond_hint(&e)))
 }
 
 /// Starts unbonding `amount`.
 pub async fn unbond(env: &Env, amount: u64) -> Result<Balance> {
-    let (r,): (Result<Balance, BondError>,) = env.update(env.canisters.escrow, "escrow", "unbond", (amount,)).await?;
+    let (r,): (Result<Balance, BondError>,) = env
+        .update(env.canisters.escrow, "escrow", "unbond", (amount,))
+        .await?;
     r.map_err(|e| refused("escrow.unbond", &e, bond_hint(&e)))
 }
 
 /// Makes the unbonded amount available once the delay has passed.
 pub async fn claim_unbonded(env: &Env) -> Result<Balance> {
-    let (r,): (Result<Balance, BondError>,) = env.update(env.canisters.escrow, "escrow", "claim_unbonded", ()).await?;
+    let (r,): (Result<Balance, BondError>,) = env
+        .update(env.canisters.escrow, "escrow", "claim_unbonded", ())
+        .await?;
     r.map_err(|e| refused("escrow.claim_unbonded", &e, bond_hint(&e)))
 }

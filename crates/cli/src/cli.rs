@@ -18,7 +18,12 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = "Global options", default_value = "local", value_parser = Network::parse)]
     pub network: Network,
     /// A dfx identity by name (~/.config/dfx/identity/NAME/identity.pem).
-    #[arg(long, global = true, help_heading = "Global options", conflicts_with = "pem")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        conflicts_with = "pem"
+    )]
     pub identity: Option<String>,
     /// A PEM private key file (ed25519, secp256k1 or P-256).
     #[arg(long, global = true, help_heading = "Global options")]
@@ -27,7 +32,13 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = "Global options")]
     pub canisters: Option<PathBuf>,
     /// Project state directory (local network, ids, default identity).
-    #[arg(long, global = true, help_heading = "Global options", env = "TENSORMINE_DIR", default_value = ".tensormine")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TENSORMINE_DIR",
+        default_value = ".tensormine"
+    )]
     pub state_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -304,7 +315,9 @@ impl SpecArgs {
             let b = self.seed_b.unwrap_or_else(job::random_seed);
             (job::matmul_workload(m, k, n, a, b), Some((a, b)))
         } else {
-            let model = self.model.ok_or_else(|| anyhow!("embedding needs --model HEX"))?;
+            let model = self
+                .model
+                .ok_or_else(|| anyhow!("embedding needs --model HEX"))?;
             let sentences = match &self.embed_file {
                 Some(path) => job::read_sentences(path)?,
                 None => self.sentence.clone(),
@@ -312,12 +325,21 @@ impl SpecArgs {
             (job::embed_workload(model, sentences), None)
         };
         let min_mem = match self.min_gpu_memory {
-            Some(g) if !(g.is_finite() && g > 0.0) => bail!("--min-gpu-memory must be a positive number of GiB"),
+            Some(g) if !(g.is_finite() && g > 0.0) => {
+                bail!("--min-gpu-memory must be a positive number of GiB")
+            }
             Some(g) => Some((g * (1u64 << 30) as f64).round() as u64),
             None => None,
         };
         Ok((
-            job::request(workload, self.tier, self.max_price, self.deadline, min_mem, self.idempotency_key.clone()),
+            job::request(
+                workload,
+                self.tier,
+                self.max_price,
+                self.deadline,
+                min_mem,
+                self.idempotency_key.clone(),
+            ),
             seeds,
         ))
     }
@@ -334,11 +356,17 @@ impl ProfileArgs {
 
     /// A complete profile for `register`.
     pub fn profile(&self) -> Result<MinerProfile> {
-        let key = self
-            .worker_public_key()?
-            .ok_or_else(|| anyhow!("pass the worker's key: --worker-key HEX or --worker-data-dir DIR"))?;
-        let endpoint = self.endpoint.clone().ok_or_else(|| anyhow!("pass the worker's URL with --endpoint"))?;
-        let btc_address = self.btc_address.clone().ok_or_else(|| anyhow!("pass a payout address with --btc-address"))?;
+        let key = self.worker_public_key()?.ok_or_else(|| {
+            anyhow!("pass the worker's key: --worker-key HEX or --worker-data-dir DIR")
+        })?;
+        let endpoint = self
+            .endpoint
+            .clone()
+            .ok_or_else(|| anyhow!("pass the worker's URL with --endpoint"))?;
+        let btc_address = self
+            .btc_address
+            .clone()
+            .ok_or_else(|| anyhow!("pass a payout address with --btc-address"))?;
         if self.gpu.is_empty() {
             bail!("pass at least one --gpu model:memGiB:count");
         }
@@ -389,7 +417,10 @@ fn print_balance(who: Principal, b: &types::Balance) {
     println!("held           {} sats", b.held);
     println!("bonded         {} sats", b.bonded);
     if b.unbonding > 0 {
-        println!("unbonding      {} sats (claimable at {} ns)", b.unbonding, b.unbonding_ready_at_ns);
+        println!(
+            "unbonding      {} sats (claimable at {} ns)",
+            b.unbonding, b.unbonding_ready_at_ns
+        );
     }
 }
 
@@ -412,15 +443,34 @@ pub fn describe_job(v: &JobView) -> String {
     for a in &v.assignments {
         line(
             "miner",
-            format!("{} {:?} {:?} at {} ({} sats)", a.miner, a.role, a.state, a.endpoint, a.price_sats),
+            format!(
+                "{} {:?} {:?} at {} ({} sats)",
+                a.miner, a.role, a.state, a.endpoint, a.price_sats
+            ),
         );
     }
     if v.failovers > 0 {
         line("failovers", v.failovers.to_string());
     }
     if let Some(c) = &v.result {
-        line("result", format!("{}×{}, {} bytes, sha256 {}", c.rows, c.cols, c.byte_len, hex::encode(&c.sha256)));
-        line("stored", if v.stored_result_bytes > 0 { "by the router".into() } else { "on the worker".to_string() });
+        line(
+            "result",
+            format!(
+                "{}×{}, {} bytes, sha256 {}",
+                c.rows,
+                c.cols,
+                c.byte_len,
+                hex::encode(&c.sha256)
+            ),
+        );
+        line(
+            "stored",
+            if v.stored_result_bytes > 0 {
+                "by the router".into()
+            } else {
+                "on the worker".to_string()
+            },
+        );
     }
     if v.status.is_final() {
         line("paid", format!("{} sats", v.paid_sats));
@@ -428,7 +478,10 @@ pub fn describe_job(v: &JobView) -> String {
         line("refunded", format!("{} sats", v.refunded_sats));
     }
     if let Some(i) = v.receipt_index {
-        line("receipt", format!("#{i} (`tensormine receipt get {}`)", v.id));
+        line(
+            "receipt",
+            format!("#{i} (`tensormine receipt get {}`)", v.id),
+        );
     }
     out
 }
@@ -449,7 +502,12 @@ async fn withdraw(cli: &Cli, args: &WithdrawArgs) -> Result<()> {
     } else {
         let to = args.to.unwrap_or(env.principal);
         let r = account::withdraw_ckbtc(&env, args.amount, types::Account::of(to)).await?;
-        println!("sent {} sats of ckBTC to {to} (ledger fee {}; block {})", r.amount - r.ledger_fee.min(r.amount), r.ledger_fee, r.block_index);
+        println!(
+            "sent {} sats of ckBTC to {to} (ledger fee {}; block {})",
+            r.amount - r.ledger_fee.min(r.amount),
+            r.ledger_fee,
+            r.block_index
+        );
     }
     Ok(())
 }
@@ -461,29 +519,44 @@ pub async fn run(cli: Cli) -> Result<()> {
             let id = cli.load_identity()?;
             println!("{}", id.principal);
         }
-        Command::Network(cmd) => match cmd {
-            NetworkCmd::Start { port } => {
-                if cli.network != Network::Local {
-                    bail!("`network start` starts the local network; drop --network");
+        Command::Network(cmd) => {
+            match cmd {
+                NetworkCmd::Start { port } => {
+                    if cli.network != Network::Local {
+                        bail!("`network start` starts the local network; drop --network");
+                    }
+                    let server = network::find_server()?;
+                    let file = network::start(&cli.state_dir, *port, &server).await?;
+                    println!(
+                        "local network running at {} (pid {})",
+                        file.url,
+                        file.pid.unwrap_or(0)
+                    );
+                    println!(
+                        "wrote {}; next: `tensormine deploy`",
+                        crate::config::LocalNetworkFile::path(&cli.state_dir).display()
+                    );
                 }
-                let server = network::find_server()?;
-                let file = network::start(&cli.state_dir, *port, &server).await?;
-                println!("local network running at {} (pid {})", file.url, file.pid.unwrap_or(0));
-                println!("wrote {}; next: `tensormine deploy`", crate::config::LocalNetworkFile::path(&cli.state_dir).display());
-            }
-            NetworkCmd::Stop => {
-                let file = network::stop(&cli.state_dir)?;
-                println!("stopped the local network at {}", file.url);
-            }
-            NetworkCmd::Status => {
-                let file = crate::config::LocalNetworkFile::load(&cli.state_dir)?;
-                if network::is_running(&file).await {
-                    println!("running at {} (pid {})", file.url, file.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()));
-                } else {
-                    bail!("the local network at {} does not answer: run `tensormine network start`", file.url);
+                NetworkCmd::Stop => {
+                    let file = network::stop(&cli.state_dir)?;
+                    println!("stopped the local network at {}", file.url);
+                }
+                NetworkCmd::Status => {
+                    let file = crate::config::LocalNetworkFile::load(&cli.state_dir)?;
+                    if network::is_running(&file).await {
+                        println!(
+                            "running at {} (pid {})",
+                            file.url,
+                            file.pid
+                                .map(|p| p.to_string())
+                                .unwrap_or_else(|| "?".into())
+                        );
+                    } else {
+                        bail!("the local network at {} does not answer: run `tensormine network start`", file.url);
+                    }
                 }
             }
-        },
+        }
         Command::Deploy(args) => {
             let id = cli.load_identity()?;
             let wasm_dir = match &args.wasm_dir {
@@ -509,11 +582,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             let opts = deploy::DeployOptions {
                 network: cli.network.clone(),
                 wasm_dir,
-                mode: if args.upgrade { deploy::Mode::Upgrade } else { deploy::Mode::Install },
+                mode: if args.upgrade {
+                    deploy::Mode::Upgrade
+                } else {
+                    deploy::Mode::Install
+                },
                 existing,
                 fund: args.fund.clone(),
             };
-            let ids = deploy::deploy(&agent, id.principal, &opts, |step| eprintln!("{step}…")).await?;
+            let ids =
+                deploy::deploy(&agent, id.principal, &opts, |step| eprintln!("{step}…")).await?;
             ids.save(&ids_path)?;
             println!("registry       {}", ids.registry);
             println!("escrow         {}", ids.escrow);
@@ -529,10 +607,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Receipt(cmd) => match cmd {
             ReceiptCmd::Get { job, out } => {
                 let env = cli.env().await?;
-                let saved = receipt::get(&env, job).await?;
-                let path = out.clone().unwrap_or_else(|| PathBuf::from(format!("receipt-{job}.json")));
+                let saved =
+                    receipt::get_waiting(&env, job, std::time::Duration::from_secs(300), |s| {
+                        eprintln!("the receipt's batch is not signed yet; retrying (about {s} s)…")
+                    })
+                    .await?;
+                let path = out
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(format!("receipt-{job}.json")));
                 crate::config::write_json(&path, &saved)?;
-                println!("receipt of job {job} verified against the router's key {} and saved to {}", saved.public_key, path.display());
+                println!(
+                    "receipt of job {job} verified against the router's key {} and saved to {}",
+                    saved.public_key,
+                    path.display()
+                );
             }
             ReceiptCmd::Verify { file, public_key } => {
                 let r = receipt::verify_file(file, *public_key)?;
@@ -550,13 +638,19 @@ async fn run_miner(cli: &Cli, cmd: &MinerCmd) -> Result<()> {
             let profile = args.profile()?;
             let env = cli.env().await?;
             let m = miner::register(&env, &profile).await?;
-            println!("registered miner {} ({:?}); the registry probes {} and challenges it next", m.principal, m.status, m.profile.endpoint);
+            println!(
+                "registered miner {} ({:?}); the registry probes {} and challenges it next",
+                m.principal, m.status, m.profile.endpoint
+            );
         }
         MinerCmd::Update(args) => {
             let env = cli.env().await?;
-            let current = miner::get(&env, env.principal)
-                .await?
-                .ok_or_else(|| anyhow!("{} is not a registered miner: use `tensormine miner register`", env.principal))?;
+            let current = miner::get(&env, env.principal).await?.ok_or_else(|| {
+                anyhow!(
+                    "{} is not a registered miner: use `tensormine miner register`",
+                    env.principal
+                )
+            })?;
             let profile = args.apply(current.profile)?;
             let m = miner::update(&env, &profile).await?;
             println!("updated miner {} ({:?})", m.principal, m.status);
@@ -564,25 +658,50 @@ async fn run_miner(cli: &Cli, cmd: &MinerCmd) -> Result<()> {
         MinerCmd::Status { principal } => {
             let env = cli.env().await?;
             let who = principal.unwrap_or(env.principal);
-            let m = miner::get(&env, who)
-                .await?
-                .ok_or_else(|| anyhow!("{who} is not a registered miner (register with `tensormine miner register`)"))?;
+            let m = miner::get(&env, who).await?.ok_or_else(|| {
+                anyhow!(
+                    "{who} is not a registered miner (register with `tensormine miner register`)"
+                )
+            })?;
             println!("miner          {}", m.principal);
-            println!("status         {:?}{}", m.status, m.suspension_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+            println!(
+                "status         {:?}{}",
+                m.status,
+                m.suspension_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
             println!("endpoint       {}", m.profile.endpoint);
-            println!("worker key     {}", hex::encode(&m.profile.worker_public_key));
+            println!(
+                "worker key     {}",
+                hex::encode(&m.profile.worker_public_key)
+            );
             for g in &m.profile.gpus {
-                println!("gpu            {} × {} ({})", g.count, g.model, parse::gib(g.memory_bytes));
+                println!(
+                    "gpu            {} × {} ({})",
+                    g.count,
+                    g.model,
+                    parse::gib(g.memory_bytes)
+                );
             }
             for o in &m.profile.offers {
-                println!("offer          {:?} at {} sats/unit", o.workload, o.price_sats_per_unit);
+                println!(
+                    "offer          {:?} at {} sats/unit",
+                    o.workload, o.price_sats_per_unit
+                );
             }
             println!("payout         {}", m.profile.btc_address);
             if !m.profile.region.is_empty() {
                 println!("region         {}", m.profile.region);
             }
             if let Some(c) = &m.capability {
-                println!("capability     n={} in {} ms (≥ {:.1} GFLOP/s)", c.n, c.elapsed_ms, c.flops_lower_bound as f64 / 1e9);
+                println!(
+                    "capability     n={} in {} ms (≥ {:.1} GFLOP/s)",
+                    c.n,
+                    c.elapsed_ms,
+                    c.flops_lower_bound as f64 / 1e9
+                );
             }
             let r = &m.reputation;
             println!("reputation     {:.1} % ({} jobs verified, {} failed; {} challenges passed, {} failed)", r.score_ppm as f64 / 1e4, r.jobs_verified, r.jobs_failed, r.challenges_passed, r.challenges_failed);
@@ -597,7 +716,12 @@ async fn run_miner(cli: &Cli, cmd: &MinerCmd) -> Result<()> {
         MinerCmd::Challenge => {
             let env = cli.env().await?;
             let c = miner::challenge(&env).await?;
-            println!("challenge passed: n={} in {} ms (≥ {:.1} GFLOP/s)", c.n, c.elapsed_ms, c.flops_lower_bound as f64 / 1e9);
+            println!(
+                "challenge passed: n={} in {} ms (≥ {:.1} GFLOP/s)",
+                c.n,
+                c.elapsed_ms,
+                c.flops_lower_bound as f64 / 1e9
+            );
         }
         MinerCmd::Withdraw(args) => withdraw(cli, args).await?,
         MinerCmd::Bond { sats } => {
@@ -637,7 +761,15 @@ async fn run_job(cli: &Cli, cmd: &JobCmd) -> Result<()> {
                 let view = job::wait(&env, &view.id).await?;
                 print!("{}", describe_job(&view));
                 if view.status != tensormine_core::router::JobStatus::Settled {
-                    bail!("job {} ended {:?}{}", view.id, view.status, view.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+                    bail!(
+                        "job {} ended {:?}{}",
+                        view.id,
+                        view.status,
+                        view.reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    );
                 }
             } else {
                 println!("follow it with `tensormine job status {}`", view.id);
@@ -674,15 +806,21 @@ async fn run_job(cli: &Cli, cmd: &JobCmd) -> Result<()> {
             println!("result of job {id}: {}×{} f32, {} bytes from {from}, sha256 {} matches the commitment", r.rows, r.cols, r.bytes.len(), hex::encode(r.sha256));
             match out {
                 Some(path) => {
-                    std::fs::write(path, &r.bytes).with_context(|| format!("cannot write {}", path.display()))?;
+                    std::fs::write(path, &r.bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
                     println!("wrote {}", path.display());
                 }
                 None => {
                     let values = r.values();
                     let cols = r.cols.max(1) as usize;
                     for row in values.chunks(cols).take(4) {
-                        let shown: Vec<String> = row.iter().take(8).map(|v| format!("{v:.6}")).collect();
-                        println!("  [{}{}]", shown.join(", "), if row.len() > 8 { ", …" } else { "" });
+                        let shown: Vec<String> =
+                            row.iter().take(8).map(|v| format!("{v:.6}")).collect();
+                        println!(
+                            "  [{}{}]",
+                            shown.join(", "),
+                            if row.len() > 8 { ", …" } else { "" }
+                        );
                     }
                     if r.rows > 4 {
                         println!("  … {} more rows (save all with --out FILE)", r.rows - 4);
@@ -702,7 +840,14 @@ async fn run_job(cli: &Cli, cmd: &JobCmd) -> Result<()> {
                 println!("no jobs");
             }
             for v in jobs {
-                println!("{}  {:<10} {:?} {} units, max {} sats", v.id, format!("{:?}", v.status), v.workload, v.units, v.max_price_sats);
+                println!(
+                    "{}  {:<10} {:?} {} units, max {} sats",
+                    v.id,
+                    format!("{:?}", v.status),
+                    v.workload,
+                    v.units,
+                    v.max_price_sats
+                );
             }
         }
     }
@@ -718,7 +863,10 @@ async fn run_account(cli: &Cli, cmd: &AccountCmd) -> Result<()> {
                     bail!("--ckbtc must be more than 0 sats");
                 }
                 let r = account::deposit_ckbtc(&env, *amount).await?;
-                println!("deposited {} sats of ckBTC (ledger block {})", r.amount, r.block_index);
+                println!(
+                    "deposited {} sats of ckBTC (ledger block {})",
+                    r.amount, r.block_index
+                );
                 print_balance(env.principal, &r.balance);
             } else if *btc && *check {
                 let u = account::update_btc_balance(&env).await?;
@@ -726,10 +874,16 @@ async fn run_account(cli: &Cli, cmd: &AccountCmd) -> Result<()> {
                     println!("no new confirmed deposits");
                 }
                 for utxo in &u.credited {
-                    println!("credited {} sats ({}:{})", utxo.amount, utxo.txid, utxo.vout);
+                    println!(
+                        "credited {} sats ({}:{})",
+                        utxo.amount, utxo.txid, utxo.vout
+                    );
                 }
                 for utxo in &u.ignored_too_small {
-                    println!("ignored {} sats ({}:{}): below the minimum of {} sats", utxo.amount, utxo.txid, utxo.vout, u.min_deposit);
+                    println!(
+                        "ignored {} sats ({}:{}): below the minimum of {} sats",
+                        utxo.amount, utxo.txid, utxo.vout, u.min_deposit
+                    );
                 }
                 print_balance(env.principal, &u.balance);
             } else {

@@ -51,7 +51,13 @@ impl Network {
             Network::Url(url) => {
                 let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
                 rest.chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect()
             }
         }
@@ -76,7 +82,10 @@ pub fn is_loopback_url(url: &str) -> bool {
     let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split(']').next().unwrap_or("")
     } else {
-        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
+        authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority)
     };
     host == "localhost"
         || host
@@ -108,7 +117,12 @@ impl LocalNetworkFile {
                 path.display()
             )
         })?;
-        serde_json::from_str(&text).with_context(|| format!("{} is malformed: run `tensormine network start` again", path.display()))
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is malformed: run `tensormine network start` again",
+                path.display()
+            )
+        })
     }
 
     pub fn save(&self, state_dir: &Path) -> Result<PathBuf> {
@@ -118,7 +132,9 @@ impl LocalNetworkFile {
     }
 
     pub fn root_key_der(&self) -> Result<Vec<u8>> {
-        hex::decode(&self.root_key).map_err(|_| anyhow!("root_key in local.json is not hex: run `tensormine network start` again"))
+        hex::decode(&self.root_key).map_err(|_| {
+            anyhow!("root_key in local.json is not hex: run `tensormine network start` again")
+        })
     }
 }
 
@@ -132,7 +148,11 @@ pub struct CanisterIds {
     #[serde(with = "principal_text")]
     pub router: Principal,
     /// The ckBTC ledger (installed by `deploy` on local networks).
-    #[serde(default, with = "opt_principal_text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_principal_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ckbtc_ledger: Option<Principal>,
 }
 
@@ -169,7 +189,8 @@ impl CanisterIds {
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
     let text = serde_json::to_string_pretty(value).expect("serialisable");

@@ -115,7 +115,14 @@ pub async fn create_canister(agent: &Agent, cycles: u64) -> Result<Principal> {
 }
 
 /// Installs or upgrades `wasm` in `canister` with `arg`.
-pub async fn install_code(agent: &Agent, canister: Principal, wasm: Vec<u8>, arg: Vec<u8>, mode: Mode, name: &str) -> Result<()> {
+pub async fn install_code(
+    agent: &Agent,
+    canister: Principal,
+    wasm: Vec<u8>,
+    arg: Vec<u8>,
+    mode: Mode,
+    name: &str,
+) -> Result<()> {
     let args = InstallCodeArgs {
         mode: match mode {
             Mode::Install => CanisterInstallMode::Install,
@@ -132,7 +139,12 @@ pub async fn install_code(agent: &Agent, canister: Principal, wasm: Vec<u8>, arg
         .with_arg(candid::encode_one(args)?)
         .call_and_wait()
         .await
-        .map_err(|e| anyhow!("installing the {name} in {canister} failed: {}", crate::env::short_agent_error(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "installing the {name} in {canister} failed: {}",
+                crate::env::short_agent_error(&e)
+            )
+        })?;
     Ok(())
 }
 
@@ -143,7 +155,12 @@ pub fn local_minter() -> Principal {
 
 /// Installs the canisters with wired init arguments; returns their ids.
 /// `progress` is told each step.
-pub async fn deploy(agent: &Agent, deployer: Principal, opts: &DeployOptions, mut progress: impl FnMut(&str)) -> Result<CanisterIds> {
+pub async fn deploy(
+    agent: &Agent,
+    deployer: Principal,
+    opts: &DeployOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<CanisterIds> {
     let local = opts.network.is_local();
     let registry_wasm = read_wasm(&opts.wasm_dir, REGISTRY_WASM)?;
     let escrow_wasm = read_wasm(&opts.wasm_dir, ESCROW_WASM)?;
@@ -170,13 +187,21 @@ pub async fn deploy(agent: &Agent, deployer: Principal, opts: &DeployOptions, mu
             CanisterIds { registry, escrow, router, ckbtc_ledger }
         }
     };
-    let (btc_network, key_name) = if local { (BtcNetwork::Regtest, "dfx_test_key") } else { (BtcNetwork::Mainnet, "key_1") };
+    let (btc_network, key_name) = if local {
+        (BtcNetwork::Regtest, "dfx_test_key")
+    } else {
+        (BtcNetwork::Mainnet, "key_1")
+    };
 
     if local && opts.mode == Mode::Install {
         if let Some(ledger) = ids.ckbtc_ledger {
             progress("installing the ckBTC ledger");
             let mut balances = vec![(Account::of(deployer), Nat::from(LOCAL_FUNDS))];
-            balances.extend(opts.fund.iter().map(|p| (Account::of(*p), Nat::from(LOCAL_FUNDS))));
+            balances.extend(
+                opts.fund
+                    .iter()
+                    .map(|p| (Account::of(*p), Nat::from(LOCAL_FUNDS))),
+            );
             let init = LedgerArg::Init(LedgerInitArgs {
                 minting_account: Account::of(local_minter()),
                 transfer_fee: Nat::from(CKBTC_FEE),
@@ -188,7 +213,15 @@ pub async fn deploy(agent: &Agent, deployer: Principal, opts: &DeployOptions, mu
                 initial_balances: balances,
                 max_transactions_in_window: None,
             });
-            install_code(agent, ledger, read_wasm(&opts.wasm_dir, LEDGER_WASM)?, candid::encode_one(init)?, Mode::Install, "ckBTC ledger").await?;
+            install_code(
+                agent,
+                ledger,
+                read_wasm(&opts.wasm_dir, LEDGER_WASM)?,
+                candid::encode_one(init)?,
+                Mode::Install,
+                "ckBTC ledger",
+            )
+            .await?;
         }
     }
 
@@ -215,13 +248,41 @@ pub async fn deploy(agent: &Agent, deployer: Principal, opts: &DeployOptions, mu
                 ..Default::default()
             }),
         ),
-        Mode::Upgrade => (RegistryArg::Upgrade(None), EscrowArg::Upgrade(None), RouterArg::Upgrade(None)),
+        Mode::Upgrade => (
+            RegistryArg::Upgrade(None),
+            EscrowArg::Upgrade(None),
+            RouterArg::Upgrade(None),
+        ),
     };
     progress("installing the registry");
-    install_code(agent, ids.registry, registry_wasm, candid::encode_one(Some(registry_arg))?, opts.mode, "registry").await?;
+    install_code(
+        agent,
+        ids.registry,
+        registry_wasm,
+        candid::encode_one(Some(registry_arg))?,
+        opts.mode,
+        "registry",
+    )
+    .await?;
     progress("installing the escrow");
-    install_code(agent, ids.escrow, escrow_wasm, candid::encode_one(Some(escrow_arg))?, opts.mode, "escrow").await?;
+    install_code(
+        agent,
+        ids.escrow,
+        escrow_wasm,
+        candid::encode_one(Some(escrow_arg))?,
+        opts.mode,
+        "escrow",
+    )
+    .await?;
     progress("installing the router");
-    install_code(agent, ids.router, router_wasm, candid::encode_one(Some(router_arg))?, opts.mode, "router").await?;
+    install_code(
+        agent,
+        ids.router,
+        router_wasm,
+        candid::encode_one(Some(router_arg))?,
+        opts.mode,
+        "router",
+    )
+    .await?;
     Ok(ids)
 }

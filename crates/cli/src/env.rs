@@ -42,7 +42,13 @@ impl Env {
         })
     }
 
-    pub async fn query<A, R>(&self, canister: Principal, name: &str, method: &str, args: A) -> Result<R>
+    pub async fn query<A, R>(
+        &self,
+        canister: Principal,
+        name: &str,
+        method: &str,
+        args: A,
+    ) -> Result<R>
     where
         A: ArgumentEncoder,
         R: for<'a> ArgumentDecoder<'a>,
@@ -50,7 +56,13 @@ impl Env {
         query(&self.agent, canister, name, method, args).await
     }
 
-    pub async fn update<A, R>(&self, canister: Principal, name: &str, method: &str, args: A) -> Result<R>
+    pub async fn update<A, R>(
+        &self,
+        canister: Principal,
+        name: &str,
+        method: &str,
+        args: A,
+    ) -> Result<R>
     where
         A: ArgumentEncoder,
         R: for<'a> ArgumentDecoder<'a>,
@@ -60,7 +72,10 @@ impl Env {
 }
 
 /// The URL and, for local networks, the root key to trust.
-pub fn endpoint(network: &Network, state_dir: &std::path::Path) -> Result<(String, Option<Vec<u8>>)> {
+pub fn endpoint(
+    network: &Network,
+    state_dir: &std::path::Path,
+) -> Result<(String, Option<Vec<u8>>)> {
     match network {
         Network::Ic => Ok((IC_URL.to_string(), None)),
         Network::Url(url) => Ok((url.clone(), None)),
@@ -75,7 +90,11 @@ pub fn endpoint(network: &Network, state_dir: &std::path::Path) -> Result<(Strin
 /// An agent for `network` signing as `identity`. The root key is taken from
 /// `local.json` for `local`, fetched from loopback URLs, and never fetched for
 /// other networks (the IC's is built into ic-agent).
-pub async fn build_agent(network: &Network, state_dir: &std::path::Path, identity: &LoadedIdentity) -> Result<Agent> {
+pub async fn build_agent(
+    network: &Network,
+    state_dir: &std::path::Path,
+    identity: &LoadedIdentity,
+) -> Result<Agent> {
     let (url, root_key) = endpoint(network, state_dir)?;
     let agent = Agent::builder()
         .with_url(url.clone())
@@ -85,10 +104,12 @@ pub async fn build_agent(network: &Network, state_dir: &std::path::Path, identit
         .map_err(|e| anyhow!("cannot build an agent for {url}: {e}"))?;
     match root_key {
         Some(key) => agent.set_root_key(key),
-        None if network.is_local() => agent
-            .fetch_root_key()
-            .await
-            .map_err(|e| anyhow!("cannot reach {url} ({}): is the network running? (`tensormine network start`)", short_agent_error(&e)))?,
+        None if network.is_local() => agent.fetch_root_key().await.map_err(|e| {
+            anyhow!(
+                "cannot reach {url} ({}): is the network running? (`tensormine network start`)",
+                short_agent_error(&e)
+            )
+        })?,
         None => {}
     }
     Ok(agent)
@@ -119,7 +140,12 @@ pub fn short_agent_error(e: &ic_agent::AgentError) -> String {
     }
 }
 
-fn call_error(e: ic_agent::AgentError, name: &str, method: &str, agent_url_hint: bool) -> anyhow::Error {
+fn call_error(
+    e: ic_agent::AgentError,
+    name: &str,
+    method: &str,
+    agent_url_hint: bool,
+) -> anyhow::Error {
     use ic_agent::AgentError as E;
     let what = format!("{name}.{method}");
     match &e {
@@ -143,12 +169,19 @@ fn call_error(e: ic_agent::AgentError, name: &str, method: &str, agent_url_hint:
 }
 
 /// A typed query.
-pub async fn query<A, R>(agent: &Agent, canister: Principal, name: &str, method: &str, args: A) -> Result<R>
+pub async fn query<A, R>(
+    agent: &Agent,
+    canister: Principal,
+    name: &str,
+    method: &str,
+    args: A,
+) -> Result<R>
 where
     A: ArgumentEncoder,
     R: for<'a> ArgumentDecoder<'a>,
 {
-    let arg = candid::encode_args(args).map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))?;
+    let arg = candid::encode_args(args)
+        .map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))?;
     let reply = agent
         .query(&canister, method)
         .with_arg(arg)
@@ -161,12 +194,19 @@ where
 }
 
 /// A typed update call (waits for the certified answer).
-pub async fn update<A, R>(agent: &Agent, canister: Principal, name: &str, method: &str, args: A) -> Result<R>
+pub async fn update<A, R>(
+    agent: &Agent,
+    canister: Principal,
+    name: &str,
+    method: &str,
+    args: A,
+) -> Result<R>
 where
     A: ArgumentEncoder,
     R: for<'a> ArgumentDecoder<'a>,
 {
-    let arg = candid::encode_args(args).map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))?;
+    let arg = candid::encode_args(args)
+        .map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))?;
     let reply = agent
         .update(&canister, method)
         .with_arg(arg)

@@ -49,7 +49,9 @@ impl std::fmt::Debug for LoadedIdentity {
 
 /// The PEM file of dfx identity `name` under `home`.
 pub fn dfx_identity_path(home: &Path, name: &str) -> PathBuf {
-    home.join(".config/dfx/identity").join(name).join("identity.pem")
+    home.join(".config/dfx/identity")
+        .join(name)
+        .join("identity.pem")
 }
 
 /// Parses a PEM private key: ed25519, then secp256k1, then P-256.
@@ -92,7 +94,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -109,9 +115,11 @@ fn base64_encode(bytes: &[u8]) -> String {
 pub fn load(source: &IdentitySource) -> Result<LoadedIdentity> {
     let (path, created) = match source {
         IdentitySource::Dfx(name) => {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .ok_or_else(|| anyhow!("HOME is not set: cannot find dfx identity {name:?}; pass --pem FILE instead"))?;
+            let home = std::env::var_os("HOME").map(PathBuf::from).ok_or_else(|| {
+                anyhow!(
+                    "HOME is not set: cannot find dfx identity {name:?}; pass --pem FILE instead"
+                )
+            })?;
             let path = dfx_identity_path(&home, name);
             if !path.exists() {
                 let encrypted = path.with_file_name("identity.pem.encrypted");
@@ -124,7 +132,10 @@ pub fn load(source: &IdentitySource) -> Result<LoadedIdentity> {
         }
         IdentitySource::Pem(path) => {
             if !path.exists() {
-                bail!("identity file {} does not exist; pass an existing PEM to --pem", path.display());
+                bail!(
+                    "identity file {} does not exist; pass an existing PEM to --pem",
+                    path.display()
+                );
             }
             (path.clone(), false)
         }
@@ -137,8 +148,10 @@ pub fn load(source: &IdentitySource) -> Result<LoadedIdentity> {
             }
         }
     };
-    let pem = std::fs::read(&path).with_context(|| format!("cannot read identity file {}", path.display()))?;
-    let (identity, kind) = identity_from_pem(&pem).with_context(|| format!("identity file {}", path.display()))?;
+    let pem = std::fs::read(&path)
+        .with_context(|| format!("cannot read identity file {}", path.display()))?;
+    let (identity, kind) =
+        identity_from_pem(&pem).with_context(|| format!("identity file {}", path.display()))?;
     let principal = identity
         .sender()
         .map_err(|e| anyhow!("identity file {}: {e}", path.display()))?;

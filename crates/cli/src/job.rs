@@ -20,7 +20,13 @@ pub const WORKER_CHUNK: u64 = 2_000_000;
 pub const LIST_PAGE: u32 = 100;
 
 /// A matmul with seeded operands.
-pub fn matmul_workload(m: u32, k: u32, n: u32, seed_a: [u8; 32], seed_b: [u8; 32]) -> WorkloadInput {
+pub fn matmul_workload(
+    m: u32,
+    k: u32,
+    n: u32,
+    seed_a: [u8; 32],
+    seed_b: [u8; 32],
+) -> WorkloadInput {
     WorkloadInput::Matmul {
         m,
         k,
@@ -40,7 +46,8 @@ pub fn embed_workload(model: [u8; 32], sentences: Vec<String>) -> WorkloadInput 
 
 /// The sentences of a file: one per line, blank lines skipped.
 pub fn read_sentences(path: &std::path::Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read sentences from {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read sentences from {}", path.display()))?;
     let sentences: Vec<String> = text
         .lines()
         .map(|l| l.trim_end_matches('\r'))
@@ -72,7 +79,9 @@ pub fn request(
 ) -> JobRequest {
     JobRequest {
         workload,
-        resources: Resources { min_gpu_memory_bytes },
+        resources: Resources {
+            min_gpu_memory_bytes,
+        },
         tier,
         max_price_sats,
         deadline_secs,
@@ -82,17 +91,25 @@ pub fn request(
 
 fn spec_hint(e: &SpecError) -> Option<String> {
     Some(match e {
-        SpecError::InlineTooLarge { max, .. } => format!("inline operands may hold at most {max} bytes: use seeded operands"),
-        SpecError::InvalidDeadline { min_secs, max_secs } => format!("pass --deadline between {min_secs} and {max_secs} seconds"),
+        SpecError::InlineTooLarge { max, .. } => {
+            format!("inline operands may hold at most {max} bytes: use seeded operands")
+        }
+        SpecError::InvalidDeadline { min_secs, max_secs } => {
+            format!("pass --deadline between {min_secs} and {max_secs} seconds")
+        }
         SpecError::InvalidTier { .. } => "pick another --tier (freivalds needs a matmul)".into(),
-        SpecError::InvalidModel { .. } => "pass --model with the 32-byte id of a model the miners serve".into(),
+        SpecError::InvalidModel { .. } => {
+            "pass --model with the 32-byte id of a model the miners serve".into()
+        }
         _ => return None,
     })
 }
 
 /// The router's price estimate for a request.
 pub async fn quote(env: &Env, req: &JobRequest) -> Result<Quote> {
-    let (r,): (Result<Quote, QuoteError>,) = env.query(env.canisters.router, "router", "quote", (req,)).await?;
+    let (r,): (Result<Quote, QuoteError>,) = env
+        .query(env.canisters.router, "router", "quote", (req,))
+        .await?;
     r.map_err(|e| {
         let QuoteError::InvalidSpec(spec) = &e;
         refused("router.quote", &e, spec_hint(spec))
@@ -102,7 +119,9 @@ pub async fn quote(env: &Env, req: &JobRequest) -> Result<Quote> {
 /// Submits a job. A hold the escrow did not answer yet (`HoldPending`) is not
 /// a failure: the router keeps the job and retries; its current view is returned.
 pub async fn submit(env: &Env, req: &JobRequest) -> Result<JobView> {
-    let (r,): (Result<JobView, SubmitError>,) = env.update(env.canisters.router, "router", "submit_job", (req,)).await?;
+    let (r,): (Result<JobView, SubmitError>,) = env
+        .update(env.canisters.router, "router", "submit_job", (req,))
+        .await?;
     match r {
         Ok(view) => Ok(view),
         Err(SubmitError::HoldPending { job_id }) => status(env, &job_id).await,
@@ -133,7 +152,9 @@ fn get_job_error(id: &str, e: GetJobError) -> anyhow::Error {
 
 /// The job's current view.
 pub async fn status(env: &Env, id: &str) -> Result<JobView> {
-    let (r,): (Result<JobView, GetJobError>,) = env.query(env.canisters.router, "router", "get_job", (id,)).await?;
+    let (r,): (Result<JobView, GetJobError>,) = env
+        .query(env.canisters.router, "router", "get_job", (id,))
+        .await?;
     r.map_err(|e| get_job_error(id, e))
 }
 
@@ -143,7 +164,12 @@ pub async fn list(env: &Env) -> Result<Vec<JobView>> {
     let mut after: Option<String> = None;
     loop {
         let (page,): (Vec<JobView>,) = env
-            .query(env.canisters.router, "router", "list_jobs", (after.clone(), LIST_PAGE))
+            .query(
+                env.canisters.router,
+                "router",
+                "list_jobs",
+                (after.clone(), LIST_PAGE),
+            )
             .await?;
         let Some(last) = page.last() else { break };
         if after.as_deref() == Some(last.id.as_str()) {
@@ -157,12 +183,16 @@ pub async fn list(env: &Env) -> Result<Vec<JobView>> {
 
 /// Cancels a job (refunded unless a miner already committed a result).
 pub async fn cancel(env: &Env, id: &str) -> Result<JobView> {
-    let (r,): (Result<JobView, CancelError>,) = env.update(env.canisters.router, "router", "cancel_job", (id,)).await?;
+    let (r,): (Result<JobView, CancelError>,) = env
+        .update(env.canisters.router, "router", "cancel_job", (id,))
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             CancelError::NotFound => Some(format!("no job {id:?} on this router")),
             CancelError::NotAuthorized => Some("only the submitter can cancel a job".into()),
-            CancelError::TooLate { .. } => Some("a miner already committed a result: the job is paid as agreed".into()),
+            CancelError::TooLate { .. } => {
+                Some("a miner already committed a result: the job is paid as agreed".into())
+            }
             CancelError::ReadOnly => Some(READ_ONLY.into()),
         };
         refused("router.cancel_job", &e, hint)
@@ -172,14 +202,21 @@ pub async fn cancel(env: &Env, id: &str) -> Result<JobView> {
 /// (done, total) over the job's assignments, for a progress bar.
 pub fn progress(view: &JobView) -> (u64, u64) {
     view.assignments.iter().fold((0, 0), |(d, t), a| {
-        (d + a.progress_done.min(a.progress_total), t + a.progress_total)
+        (
+            d + a.progress_done.min(a.progress_total),
+            t + a.progress_total,
+        )
     })
 }
 
 /// Polls `get_job` until the job is final, calling `on_update` with each
 /// view. Gives up 10 minutes after the job's deadline (the router refunds at
 /// the deadline, so a job still open then is reported, not waited on forever).
-pub async fn wait_with(env: &Env, id: &str, mut on_update: impl FnMut(&JobView)) -> Result<JobView> {
+pub async fn wait_with(
+    env: &Env,
+    id: &str,
+    mut on_update: impl FnMut(&JobView),
+) -> Result<JobView> {
     let mut delay = Duration::from_millis(500);
     loop {
         let view = status(env, id).await?;
@@ -260,14 +297,24 @@ impl JobResult {
 pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
     let job = status(env, id).await?;
     if job.status != JobStatus::Settled {
-        let reason = job.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-        bail!("job {id} is {:?}{reason}: it has no accepted result{}", job.status,
-            if job.status.is_final() { "" } else { "; wait with `tensormine job status` or `job submit --wait`" });
+        let reason = job
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        bail!(
+            "job {id} is {:?}{reason}: it has no accepted result{}",
+            job.status,
+            if job.status.is_final() {
+                ""
+            } else {
+                "; wait with `tensormine job status` or `job submit --wait`"
+            }
+        );
     }
-    let commitment = job
-        .result
-        .clone()
-        .ok_or_else(|| anyhow!("job {id} is settled but the router reports no result commitment"))?;
+    let commitment = job.result.clone().ok_or_else(|| {
+        anyhow!("job {id} is settled but the router reports no result commitment")
+    })?;
     let expected: [u8; 32] = commitment
         .sha256
         .as_slice()
@@ -276,11 +323,17 @@ pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
     let (bytes, source) = if job.stored_result_bytes > 0 {
         match fetch_from_router(env, id).await? {
             Ok(bytes) => (bytes, ResultSource::Router),
-            Err(endpoint) => (fetch_from_worker(env, &endpoint, id, commitment.byte_len).await?, ResultSource::Worker(endpoint)),
+            Err(endpoint) => (
+                fetch_from_worker(env, &endpoint, id, commitment.byte_len).await?,
+                ResultSource::Worker(endpoint),
+            ),
         }
     } else {
         let endpoint = accepted_endpoint(&job)?;
-        (fetch_from_worker(env, &endpoint, id, commitment.byte_len).await?, ResultSource::Worker(endpoint))
+        (
+            fetch_from_worker(env, &endpoint, id, commitment.byte_len).await?,
+            ResultSource::Worker(endpoint),
+        )
     };
     if bytes.len() as u64 != commitment.byte_len {
         bail!("the result of job {id} has {} bytes, the commitment says {}: the source is faulty, do not use it", bytes.len(), commitment.byte_len);
@@ -309,7 +362,11 @@ fn accepted_endpoint(job: &JobView) -> Result<String> {
     job.assignments
         .iter()
         .find(|a| a.state == AssignmentState::Accepted)
-        .or_else(|| job.assignments.iter().find(|a| a.role == AssignmentRole::Primary))
+        .or_else(|| {
+            job.assignments
+                .iter()
+                .find(|a| a.role == AssignmentRole::Primary)
+        })
         .map(|a| a.endpoint.clone())
         .ok_or_else(|| anyhow!("job {} has no assignment to fetch its result from", job.id))
 }
@@ -320,15 +377,26 @@ async fn fetch_from_router(env: &Env, id: &str) -> Result<Result<Vec<u8>, String
     loop {
         let offset = bytes.len() as u64;
         let (r,): (Result<ResultChunk, ResultError>,) = env
-            .query(env.canisters.router, "router", "get_result", (id, offset, ROUTER_CHUNK))
+            .query(
+                env.canisters.router,
+                "router",
+                "get_result",
+                (id, offset, ROUTER_CHUNK),
+            )
             .await?;
         match r {
             Ok(chunk) => {
                 if chunk.offset != offset {
-                    bail!("router.get_result answered offset {} for {offset}", chunk.offset);
+                    bail!(
+                        "router.get_result answered offset {} for {offset}",
+                        chunk.offset
+                    );
                 }
                 if chunk.bytes.is_empty() && offset < chunk.total_len {
-                    bail!("router.get_result returned an empty chunk at offset {offset} of {}", chunk.total_len);
+                    bail!(
+                        "router.get_result returned an empty chunk at offset {offset} of {}",
+                        chunk.total_len
+                    );
                 }
                 bytes.extend_from_slice(&chunk.bytes);
                 if bytes.len() as u64 >= chunk.total_len {
@@ -338,8 +406,12 @@ async fn fetch_from_router(env: &Env, id: &str) -> Result<Result<Vec<u8>, String
             Err(ResultError::NotStored { endpoint, .. }) => return Ok(Err(endpoint)),
             Err(e) => {
                 let hint = match &e {
-                    ResultError::NotReady { .. } => Some("wait until the job is Settled".to_string()),
-                    ResultError::NotAuthorized => Some("only the submitter can read the result".into()),
+                    ResultError::NotReady { .. } => {
+                        Some("wait until the job is Settled".to_string())
+                    }
+                    ResultError::NotAuthorized => {
+                        Some("only the submitter can read the result".into())
+                    }
                     _ => None,
                 };
                 return Err(refused("router.get_result", &e, hint));
@@ -349,23 +421,28 @@ async fn fetch_from_router(env: &Env, id: &str) -> Result<Result<Vec<u8>, String
 }
 
 /// `GET {endpoint}/v1/jobs/{id}/result?offset=&length=` until `byte_len` bytes.
-pub async fn fetch_from_worker(env: &Env, endpoint: &str, id: &str, byte_len: u64) -> Result<Vec<u8>> {
+pub async fn fetch_from_worker(
+    env: &Env,
+    endpoint: &str,
+    id: &str,
+    byte_len: u64,
+) -> Result<Vec<u8>> {
     let base = endpoint.trim_end_matches('/');
     let mut bytes = Vec::with_capacity(byte_len.min(1 << 30) as usize);
     while (bytes.len() as u64) < byte_len {
         let offset = bytes.len() as u64;
         let length = WORKER_CHUNK.min(byte_len - offset);
         let url = format!("{base}/v1/jobs/{id}/result?offset={offset}&length={length}");
-        let response = env
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot reach the worker at {base} for the result of job {id}: {e}"))?;
+        let response = env.http.get(&url).send().await.map_err(|e| {
+            anyhow!("cannot reach the worker at {base} for the result of job {id}: {e}")
+        })?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            bail!("the worker at {base} answered {status} for the result of job {id}: {}", body.chars().take(200).collect::<String>());
+            bail!(
+                "the worker at {base} answered {status} for the result of job {id}: {}",
+                body.chars().take(200).collect::<String>()
+            );
         }
         let chunk = response
             .bytes()
@@ -375,7 +452,10 @@ pub async fn fetch_from_worker(env: &Env, endpoint: &str, id: &str, byte_len: u6
             bail!("the worker at {base} returned no bytes at offset {offset} of {byte_len}");
         }
         if chunk.len() as u64 > length {
-            bail!("the worker at {base} returned {} bytes for a {length}-byte chunk", chunk.len());
+            bail!(
+                "the worker at {base} returned {} bytes for a {length}-byte chunk",
+                chunk.len()
+            );
         }
         bytes.extend_from_slice(&chunk);
     }

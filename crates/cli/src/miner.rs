@@ -20,29 +20,49 @@ pub fn worker_key_from_data_dir(dir: &Path) -> Result<[u8; 32]> {
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| anyhow!("{} does not hold a 32-byte hex key", path.display()))?;
-    Ok(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes())
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes())
 }
 
 fn profile_hint(e: &ProfileError) -> Option<String> {
     Some(match e {
-        ProfileError::InvalidEndpoint { .. } => "--endpoint must be https://host[:port] (plain http only on local networks)".into(),
-        ProfileError::InvalidBtcAddress { .. } => "--btc-address must be an address of the registry's Bitcoin network".into(),
-        ProfileError::InvalidPublicKey { .. } => "--worker-key must be the worker's 32-byte ed25519 public key".into(),
+        ProfileError::InvalidEndpoint { .. } => {
+            "--endpoint must be https://host[:port] (plain http only on local networks)".into()
+        }
+        ProfileError::InvalidBtcAddress { .. } => {
+            "--btc-address must be an address of the registry's Bitcoin network".into()
+        }
+        ProfileError::InvalidPublicKey { .. } => {
+            "--worker-key must be the worker's 32-byte ed25519 public key".into()
+        }
         ProfileError::InvalidGpus { .. } => "check --gpu (model:memGiB:count)".into(),
-        ProfileError::InvalidOffers { .. } => "check --offer (one per workload: matmul=PRICE, embed=PRICE)".into(),
+        ProfileError::InvalidOffers { .. } => {
+            "check --offer (one per workload: matmul=PRICE, embed=PRICE)".into()
+        }
         _ => return None,
     })
 }
 
 /// Registers the caller.
 pub async fn register(env: &Env, profile: &MinerProfile) -> Result<Miner> {
-    let (r,): (Result<Miner, RegisterError>,) =
-        env.update(env.canisters.registry, "registry", "register_miner", (profile,)).await?;
+    let (r,): (Result<Miner, RegisterError>,) = env
+        .update(
+            env.canisters.registry,
+            "registry",
+            "register_miner",
+            (profile,),
+        )
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             RegisterError::InvalidProfile(p) => profile_hint(p),
-            RegisterError::AlreadyRegistered => Some("change it with `tensormine miner update`".into()),
-            RegisterError::WorkerInUse { by } => Some(format!("that worker key or endpoint is registered by {by}")),
+            RegisterError::AlreadyRegistered => {
+                Some("change it with `tensormine miner update`".into())
+            }
+            RegisterError::WorkerInUse { by } => {
+                Some(format!("that worker key or endpoint is registered by {by}"))
+            }
             RegisterError::AnonymousCaller => Some(USE_IDENTITY.into()),
             RegisterError::ReadOnly => Some(READ_ONLY.into()),
             RegisterError::RegistryFull { .. } => None,
@@ -53,13 +73,23 @@ pub async fn register(env: &Env, profile: &MinerProfile) -> Result<Miner> {
 
 /// Replaces the caller's profile.
 pub async fn update(env: &Env, profile: &MinerProfile) -> Result<Miner> {
-    let (r,): (Result<Miner, UpdateError>,) =
-        env.update(env.canisters.registry, "registry", "update_miner", (profile,)).await?;
+    let (r,): (Result<Miner, UpdateError>,) = env
+        .update(
+            env.canisters.registry,
+            "registry",
+            "update_miner",
+            (profile,),
+        )
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             UpdateError::InvalidProfile(p) => profile_hint(p),
-            UpdateError::NotRegistered => Some("register first with `tensormine miner register`".into()),
-            UpdateError::WorkerInUse { by } => Some(format!("that worker key or endpoint is registered by {by}")),
+            UpdateError::NotRegistered => {
+                Some("register first with `tensormine miner register`".into())
+            }
+            UpdateError::WorkerInUse { by } => {
+                Some(format!("that worker key or endpoint is registered by {by}"))
+            }
             UpdateError::AnonymousCaller => Some(USE_IDENTITY.into()),
             UpdateError::ReadOnly => Some(READ_ONLY.into()),
         };
@@ -69,17 +99,22 @@ pub async fn update(env: &Env, profile: &MinerProfile) -> Result<Miner> {
 
 /// A miner's record, if registered.
 pub async fn get(env: &Env, who: Principal) -> Result<Option<Miner>> {
-    let (m,): (Option<Miner>,) = env.query(env.canisters.registry, "registry", "get_miner", (who,)).await?;
+    let (m,): (Option<Miner>,) = env
+        .query(env.canisters.registry, "registry", "get_miner", (who,))
+        .await?;
     Ok(m)
 }
 
 /// Removes the caller's registration.
 pub async fn deregister(env: &Env) -> Result<()> {
-    let (r,): (Result<(), DeregisterError>,) =
-        env.update(env.canisters.registry, "registry", "deregister_miner", ()).await?;
+    let (r,): (Result<(), DeregisterError>,) = env
+        .update(env.canisters.registry, "registry", "deregister_miner", ())
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
-            DeregisterError::NotRegistered => Some("this identity is not a registered miner".into()),
+            DeregisterError::NotRegistered => {
+                Some("this identity is not a registered miner".into())
+            }
             DeregisterError::AnonymousCaller => Some(USE_IDENTITY.into()),
             DeregisterError::ReadOnly => Some(READ_ONLY.into()),
         };
@@ -89,8 +124,9 @@ pub async fn deregister(env: &Env) -> Result<()> {
 
 /// Runs a capability challenge on the caller's worker now.
 pub async fn challenge(env: &Env) -> Result<Capability> {
-    let (r,): (Result<Capability, ChallengeError>,) =
-        env.update(env.canisters.registry, "registry", "request_challenge", ()).await?;
+    let (r,): (Result<Capability, ChallengeError>,) = env
+        .update(env.canisters.registry, "registry", "request_challenge", ())
+        .await?;
     r.map_err(|e| {
         let hint = match &e {
             ChallengeError::TooSoon { retry_after_ns } => Some(format!("retry in {} s", secs(*retry_after_ns))),

@@ -49,7 +49,10 @@ struct Hello {
 
 /// Is a server already answering at the URL in `local.json`?
 pub async fn is_running(file: &LocalNetworkFile) -> bool {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(2)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    {
         Ok(c) => c,
         Err(_) => return false,
     };
@@ -75,11 +78,14 @@ pub async fn start(state_dir: &Path, port: u16, server: &Path) -> Result<LocalNe
             );
         }
     }
-    std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
     let out_path = state_dir.join("localnet.out");
     let log_path = state_dir.join("localnet.log");
-    let out = std::fs::File::create(&out_path).with_context(|| format!("cannot create {}", out_path.display()))?;
-    let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+    let out = std::fs::File::create(&out_path)
+        .with_context(|| format!("cannot create {}", out_path.display()))?;
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
     let mut command = std::process::Command::new(server);
     command
         .arg("--port")
@@ -111,7 +117,10 @@ pub async fn start(state_dir: &Path, port: u16, server: &Path) -> Result<LocalNe
         }
         if started.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
-            bail!("{SERVER_NAME} printed nothing within 60 s (see {}); it was stopped", log_path.display());
+            bail!(
+                "{SERVER_NAME} printed nothing within 60 s (see {}); it was stopped",
+                log_path.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

@@ -24,7 +24,9 @@ pub fn tier(text: &str) -> Result<Tier, String> {
                 .parse()
                 .map_err(|_| format!("audit rate {v:?} is not a whole number of parts per million (e.g. audit:50000 for 5 %)"))?;
             if ppm == 0 || ppm > 1_000_000 {
-                return Err(format!("audit rate {ppm} is out of range: 1 to 1000000 parts per million"));
+                return Err(format!(
+                    "audit rate {ppm} is out of range: 1 to 1000000 parts per million"
+                ));
             }
             Ok(Tier::Audit { rate_ppm: ppm })
         }
@@ -38,7 +40,9 @@ pub fn tier(text: &str) -> Result<Tier, String> {
             Ok(Tier::Redundant { k })
         }
         ("audit", None) => Err("audit needs a rate: audit:PPM, e.g. audit:50000 for 5 %".into()),
-        ("redundant", None) => Err("redundant needs a miner count: redundant:K, e.g. redundant:2".into()),
+        ("redundant", None) => {
+            Err("redundant needs a miner count: redundant:K, e.g. redundant:2".into())
+        }
         ("none" | "freivalds", Some(_)) => Err(format!("{name} takes no value; {FORMS}")),
         _ => Err(format!("unknown tier {text:?}; {FORMS}")),
     }
@@ -58,7 +62,9 @@ pub fn tier_text(t: &Tier) -> String {
 pub fn matmul_dims(text: &str) -> Result<(u32, u32, u32), String> {
     let parts: Vec<&str> = text.trim().split(['x', 'X', '×']).collect();
     if parts.len() != 3 {
-        return Err(format!("{text:?} is not MxKxN (three sizes joined by x, e.g. 1024x1024x1024)"));
+        return Err(format!(
+            "{text:?} is not MxKxN (three sizes joined by x, e.g. 1024x1024x1024)"
+        ));
     }
     let mut dims = [0u32; 3];
     for (slot, (part, name)) in dims.iter_mut().zip(parts.iter().zip(["M", "K", "N"])) {
@@ -67,7 +73,9 @@ pub fn matmul_dims(text: &str) -> Result<(u32, u32, u32), String> {
             .parse()
             .map_err(|_| format!("{name} = {part:?} in {text:?} is not a whole number"))?;
         if v == 0 {
-            return Err(format!("{name} in {text:?} is 0; every size must be at least 1"));
+            return Err(format!(
+                "{name} in {text:?} is 0; every size must be at least 1"
+            ));
         }
         *slot = v;
     }
@@ -112,7 +120,11 @@ pub fn gpu(text: &str) -> Result<Gpu, String> {
     let mut parts = text.rsplitn(3, ':');
     let (count, mem, model) = match (parts.next(), parts.next(), parts.next()) {
         (Some(c), Some(m), Some(model)) => (c, m, model),
-        _ => return Err(format!("{text:?} is not model:memGiB:count (e.g. \"NVIDIA RTX 4090:24:1\")")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not model:memGiB:count (e.g. \"NVIDIA RTX 4090:24:1\")"
+            ))
+        }
     };
     let model = model.trim();
     if model.is_empty() {
@@ -146,7 +158,9 @@ pub fn workload(text: &str) -> Result<WorkloadKind, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "matmul" => Ok(WorkloadKind::Matmul),
         "embed" => Ok(WorkloadKind::Embed),
-        other => Err(format!("unknown workload {other:?}; expected matmul or embed")),
+        other => Err(format!(
+            "unknown workload {other:?}; expected matmul or embed"
+        )),
     }
 }
 

@@ -7,7 +7,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use candid::Principal;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tensormine_core::receipt::{MinerVerdict, Receipt, ReceiptOutcome, ReceiptProof, VerificationTier};
+use tensormine_core::receipt::{
+    MinerVerdict, Receipt, ReceiptOutcome, ReceiptProof, VerificationTier,
+};
 use tensormine_core::router::{ReceiptError, ReceiptProofView};
 
 /// What `receipt get` saves: the proof and the router's public key (hex).
@@ -19,26 +21,71 @@ pub struct SavedReceipt {
     pub proof: ReceiptProof,
 }
 
+/// [`get`], waiting (up to `max_wait`) while the receipt's batch is not signed yet.
+pub async fn get_waiting(
+    env: &Env,
+    job_id: &str,
+    max_wait: std::time::Duration,
+    mut on_wait: impl FnMut(u64),
+) -> Result<SavedReceipt> {
+    let start = std::time::Instant::now();
+    loop {
+        match fetch(env, job_id).await? {
+            Ok(view) => return check(env, job_id, view).await,
+            Err(ReceiptError::NotYetSigned { retry_after_ns }) if start.elapsed() < max_wait => {
+                let pause = std::time::Duration::from_nanos(retry_after_ns).clamp(
+                    std::time::Duration::from_millis(500),
+                    std::time::Duration::from_secs(10),
+                );
+                on_wait(secs(retry_after_ns));
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => return Err(receipt_error(job_id, e)),
+        }
+    }
+}
+
+async fn fetch(env: &Env, job_id: &str) -> Result<Result<ReceiptProofView, ReceiptError>> {
+    let (r,): (Result<ReceiptProofView, ReceiptError>,) = env
+        .query(env.canisters.router, "router", "get_receipt", (job_id,))
+        .await?;
+    Ok(r)
+}
+
 /// Fetches the receipt proof of a settled or refunded job and checks it
 /// against the public key the router reports.
 pub async fn get(env: &Env, job_id: &str) -> Result<SavedReceipt> {
-    let (r,): (Result<ReceiptProofView, ReceiptError>,) =
-        env.query(env.canisters.router, "router", "get_receipt", (job_id,)).await?;
-    let view = r.map_err(|e| {
-        let hint = match &e {
-            ReceiptError::NotFound => Some(format!("no receipt for job {job_id:?} (check the id and --network)")),
-            ReceiptError::NotSettled { .. } => Some("receipts exist once a job is settled or refunded".into()),
-            ReceiptError::NotYetSigned { retry_after_ns } => Some(format!("its batch is signed soon: retry in {} s", secs(*retry_after_ns))),
-        };
-        refused("router.get_receipt", &e, hint)
+    match fetch(env, job_id).await? {
+        Ok(view) => check(env, job_id, view).await,
+        Err(e) => Err(receipt_error(job_id, e)),
+    }
+}
+
+fn receipt_error(job_id: &str, e: ReceiptError) -> anyhow::Error {
+    let hint = match &e {
+        ReceiptError::NotFound => Some(format!(
+            "no receipt for job {job_id:?} (check the id and --network)"
+        )),
+        ReceiptError::NotSettled { .. } => {
+            Some("receipts exist once a job is settled or refunded".into())
+        }
+        ReceiptError::NotYetSigned { retry_after_ns } => Some(format!(
+            "its batch is signed soon: retry in {} s",
+            secs(*retry_after_ns)
+        )),
+    };
+    refused("router.get_receipt", &e, hint)
+}
+
+async fn check(env: &Env, job_id: &str, view: ReceiptProofView) -> Result<SavedReceipt> {
+    let proof = view.to_proof().ok_or_else(|| {
+        anyhow!("router.get_receipt returned a proof with a hash that is not 32 bytes")
     })?;
-    let proof = view
-        .to_proof()
-        .ok_or_else(|| anyhow!("router.get_receipt returned a proof with a hash that is not 32 bytes"))?;
     let mut key = view.public_key.clone();
     if key.is_empty() {
-        let (k,): (Option<serde_bytes::ByteBuf>,) =
-            env.query(env.canisters.router, "router", "receipt_public_key", ()).await?;
+        let (k,): (Option<serde_bytes::ByteBuf>,) = env
+            .query(env.canisters.router, "router", "receipt_public_key", ())
+            .await?;
         key = k
             .map(|b| b.into_vec())
             .ok_or_else(|| anyhow!("the router has no receipt public key yet (its first batch is not signed): retry later"))?;
@@ -58,7 +105,8 @@ pub async fn get(env: &Env, job_id: &str) -> Result<SavedReceipt> {
 /// Reads a saved receipt: a [`SavedReceipt`], or a bare [`ReceiptProof`]
 /// (then the key must come from `--public-key`).
 pub fn load(path: &Path) -> Result<(ReceiptProof, Option<[u8; 32]>)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     if let Ok(saved) = serde_json::from_str::<SavedReceipt>(&text) {
         let key = crate::parse::public_key(&saved.public_key)
             .map_err(|e| anyhow!("{}: public_key: {e}", path.display()))?;
@@ -77,7 +125,10 @@ pub fn load(path: &Path) -> Result<(ReceiptProof, Option<[u8; 32]>)> {
 pub fn verify_file(path: &Path, key: Option<[u8; 32]>) -> Result<Receipt> {
     let (proof, file_key) = load(path)?;
     let key = key.or(file_key).ok_or_else(|| {
-        anyhow!("{} holds no public key: pass the router's key with --public-key HEX", path.display())
+        anyhow!(
+            "{} holds no public key: pass the router's key with --public-key HEX",
+            path.display()
+        )
     })?;
     tensormine_core::receipt::verify_receipt(&proof, &key)
         .map_err(|e| anyhow!("receipt does not verify: {e}"))
@@ -156,7 +207,12 @@ pub fn describe(r: &Receipt) -> String {
         };
         line(
             "miner",
-            format!("{} paid {} sats, {verdict}, slashed {} sats", principal_text(&m.miner.0), m.paid_sats, m.slashed_sats),
+            format!(
+                "{} paid {} sats, {verdict}, slashed {} sats",
+                principal_text(&m.miner.0),
+                m.paid_sats,
+                m.slashed_sats
+            ),
         );
     }
     line("held", format!("{} sats", r.held_sats));
@@ -172,7 +228,13 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(super::time_text(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::time_text(1_700_000_000_000_000_000), "2023-11-14 22:13:20 UTC");
-        assert_eq!(super::time_text(951_782_400_000_000_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            super::time_text(1_700_000_000_000_000_000),
+            "2023-11-14 22:13:20 UTC"
+        );
+        assert_eq!(
+            super::time_text(951_782_400_000_000_000),
+            "2000-02-29 00:00:00 UTC"
+        );
     }
 }

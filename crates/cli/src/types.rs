@@ -132,21 +132,54 @@ pub enum Bech32Variant {
 pub enum AddressError {
     BadChecksum,
     Empty,
-    InvalidProgramLength { version: u8, length: u32 },
-    WrongChecksumVariant { found: Bech32Variant, expected: Bech32Variant, version: u8 },
-    MalformedBech32 { reason: String },
-    TooLong { max: u32, length: u32 },
-    InvalidWitnessVersion { version: u8 },
+    InvalidProgramLength {
+        version: u8,
+        length: u32,
+    },
+    WrongChecksumVariant {
+        found: Bech32Variant,
+        expected: Bech32Variant,
+        version: u8,
+    },
+    MalformedBech32 {
+        reason: String,
+    },
+    TooLong {
+        max: u32,
+        length: u32,
+    },
+    InvalidWitnessVersion {
+        version: u8,
+    },
     InvalidPadding,
-    UnsupportedWitnessVersion { version: u8 },
-    UnknownHrp { hrp: String },
+    UnsupportedWitnessVersion {
+        version: u8,
+    },
+    UnknownHrp {
+        hrp: String,
+    },
     MixedCase,
-    InvalidPublicKey { reason: String },
-    InvalidCharacter { character: String, position: u32 },
-    UnknownVersion { version: u8 },
-    UnsupportedWitnessProgram { version: u8, length: u32 },
-    WrongNetwork { found: BtcNetwork, expected: BtcNetwork },
-    InvalidLength { length: u32 },
+    InvalidPublicKey {
+        reason: String,
+    },
+    InvalidCharacter {
+        character: String,
+        position: u32,
+    },
+    UnknownVersion {
+        version: u8,
+    },
+    UnsupportedWitnessProgram {
+        version: u8,
+        length: u32,
+    },
+    WrongNetwork {
+        found: BtcNetwork,
+        expected: BtcNetwork,
+    },
+    InvalidLength {
+        length: u32,
+    },
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 
 use candid::types::internal::TypeContainer;
 use candid::types::subtype::{subtype_with_config, OptReport};
-use candid::types::{Function, FuncMode, Type, TypeInner};
+use candid::types::{FuncMode, Function, Type, TypeInner};
 use candid::{CandidType, Nat, Principal};
 use candid_parser::utils::CandidSource;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,11 @@ struct Client {
 
 impl Client {
     fn new() -> Self {
-        Self { c: TypeContainer::new(), methods: vec![], init: None }
+        Self {
+            c: TypeContainer::new(),
+            methods: vec![],
+            init: None,
+        }
     }
 
     fn ty<T: CandidType>(&mut self) -> Type {
@@ -35,8 +39,13 @@ impl Client {
     }
 
     fn method(&mut self, name: &str, args: Vec<Type>, rets: Vec<Type>, query: bool) -> &mut Self {
-        let f = Function { modes: if query { vec![FuncMode::Query] } else { vec![] }, args, rets };
-        self.methods.push((name.to_string(), TypeInner::Func(f).into()));
+        let f = Function {
+            modes: if query { vec![FuncMode::Query] } else { vec![] },
+            args,
+            rets,
+        };
+        self.methods
+            .push((name.to_string(), TypeInner::Func(f).into()));
         self
     }
 
@@ -47,7 +56,9 @@ impl Client {
 
     /// Checks `did` (the service) against this client.
     fn check(self, did: &Path) -> Result<(), String> {
-        let (mut env, actor) = CandidSource::File(did).load().map_err(|e| format!("{}: {e}", did.display()))?;
+        let (mut env, actor) = CandidSource::File(did)
+            .load()
+            .map_err(|e| format!("{}: {e}", did.display()))?;
         let actor = actor.ok_or("no service")?;
         let (did_init, did_service) = match actor.as_ref() {
             TypeInner::Class(args, service) => (args.clone(), service.clone()),
@@ -58,12 +69,22 @@ impl Client {
         let service: Type = TypeInner::Service(methods).into();
         let client = TypeInner::Class(self.init.into_iter().collect(), service).into();
         let client = env.merge_type(self.c.env, client);
-        let TypeInner::Class(client_init, client_service) = client.as_ref() else { unreachable!() };
+        let TypeInner::Class(client_init, client_service) = client.as_ref() else {
+            unreachable!()
+        };
         let mut gamma = std::collections::HashSet::new();
-        subtype_with_config(OptReport::Error, &mut gamma, &env, &did_service, client_service)
-            .map_err(|e| format!("service is not a subtype of the client's view: {e}"))?;
+        subtype_with_config(
+            OptReport::Error,
+            &mut gamma,
+            &env,
+            &did_service,
+            client_service,
+        )
+        .map_err(|e| format!("service is not a subtype of the client's view: {e}"))?;
         if let Some(init) = client_init.first() {
-            let target = did_init.first().ok_or("the service takes no init argument")?;
+            let target = did_init
+                .first()
+                .ok_or("the service takes no init argument")?;
             subtype_with_config(OptReport::Error, &mut gamma, &env, init, target)
                 .map_err(|e| format!("the client's init argument is not accepted: {e}"))?;
         }
@@ -89,10 +110,25 @@ fn escrow_client() -> Client {
         .method("claim_unbonded", vec![], vec![bond], false)
         .method("deposit_ckbtc", vec![nat64.clone()], vec![deposit], false)
         .method("get_balance", vec![principal], vec![balance], true)
-        .method("get_btc_deposit_address", vec![opt_principal], vec![address], false)
+        .method(
+            "get_btc_deposit_address",
+            vec![opt_principal],
+            vec![address],
+            false,
+        )
         .method("update_btc_balance", vec![], vec![btc_balance], false)
-        .method("withdraw_btc", vec![text, nat64.clone()], vec![withdraw_btc], false)
-        .method("withdraw_ckbtc", vec![nat64, account], vec![withdraw], false)
+        .method(
+            "withdraw_btc",
+            vec![text, nat64.clone()],
+            vec![withdraw_btc],
+            false,
+        )
+        .method(
+            "withdraw_ckbtc",
+            vec![nat64, account],
+            vec![withdraw],
+            false,
+        )
         .method("get_config", vec![], vec![config], true)
         .init::<Option<EscrowArg>>();
     c
@@ -100,7 +136,9 @@ fn escrow_client() -> Client {
 
 #[test]
 fn escrow_types_match_escrow_did() {
-    escrow_client().check(&repo().join("candid/escrow.did")).unwrap();
+    escrow_client()
+        .check(&repo().join("candid/escrow.did"))
+        .unwrap();
 }
 
 #[test]
@@ -114,12 +152,17 @@ fn registry_types_match_registry_did() {
     let miner = c.ty::<Option<Miner>>();
     let deregister = c.ty::<Result<(), DeregisterError>>();
     let challenge = c.ty::<Result<Capability, ChallengeError>>();
-    c.method("register_miner", vec![profile.clone()], vec![register], false)
-        .method("update_miner", vec![profile], vec![update], false)
-        .method("get_miner", vec![principal], vec![miner], true)
-        .method("deregister_miner", vec![], vec![deregister], false)
-        .method("request_challenge", vec![], vec![challenge], false)
-        .init::<Option<RegistryArg>>();
+    c.method(
+        "register_miner",
+        vec![profile.clone()],
+        vec![register],
+        false,
+    )
+    .method("update_miner", vec![profile], vec![update], false)
+    .method("get_miner", vec![principal], vec![miner], true)
+    .method("deregister_miner", vec![], vec![deregister], false)
+    .method("request_challenge", vec![], vec![challenge], false)
+    .init::<Option<RegistryArg>>();
     c.check(&repo().join("candid/registry.did")).unwrap();
 }
 
@@ -137,7 +180,8 @@ fn ledger_types_match_ledger_did() {
         .method("icrc2_approve", vec![approve], vec![approve_r], false)
         .method("icrc1_transfer", vec![transfer], vec![transfer_r], false)
         .init::<LedgerArg>();
-    c.check(&repo().join("crates/localnet-icrc-ledger/ledger.did")).unwrap();
+    c.check(&repo().join("crates/localnet-icrc-ledger/ledger.did"))
+        .unwrap();
 }
 
 /// The router's endpoints as the CLI calls them, with `tensormine_core::router` types.
@@ -163,7 +207,12 @@ fn router_types_match_router_did() {
         .method("get_job", vec![text.clone()], vec![get], true)
         .method("list_jobs", vec![opt_text, nat32], vec![list], true)
         .method("cancel_job", vec![text.clone()], vec![cancel], false)
-        .method("get_result", vec![text.clone(), nat64.clone(), nat64], vec![result], true)
+        .method(
+            "get_result",
+            vec![text.clone(), nat64.clone(), nat64],
+            vec![result],
+            true,
+        )
         .method("get_receipt", vec![text], vec![receipt], true)
         .method("receipt_public_key", vec![], vec![key], true)
         .init::<Option<RouterArg>>();

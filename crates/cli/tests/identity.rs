@@ -6,7 +6,9 @@ use candid::Principal;
 use tensormine_cli::identity::{self, IdentitySource};
 
 fn ed25519_principal(seed: [u8; 32]) -> Principal {
-    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
     // RFC 8410 SubjectPublicKeyInfo of an ed25519 key.
     let mut der = hex::decode("302a300506032b6570032100").unwrap();
     der.extend_from_slice(&public);
@@ -38,13 +40,17 @@ fn secp256k1_pem_loads_with_the_expected_principal() {
     let key = k256::SecretKey::from_slice(&[3; 32]).unwrap();
     let der = key.public_key().to_public_key_der().unwrap();
     let expected = Principal::self_authenticating(der.as_bytes());
-    let sec1 = key.to_sec1_pem(k256::pkcs8::LineEnding::LF).unwrap().to_string();
+    let sec1 = key
+        .to_sec1_pem(k256::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string();
     let dir = tempfile::tempdir().unwrap();
     let id = load_pem(dir.path(), "k.pem", &sec1);
     assert_eq!(id.kind, "secp256k1");
     assert_eq!(id.principal, expected);
     // dfx writes the curve's parameters first.
-    let dfx_form = format!("-----BEGIN EC PARAMETERS-----\nBgUrgQQACg==\n-----END EC PARAMETERS-----\n{sec1}");
+    let dfx_form =
+        format!("-----BEGIN EC PARAMETERS-----\nBgUrgQQACg==\n-----END EC PARAMETERS-----\n{sec1}");
     let id = load_pem(dir.path(), "dfx.pem", &dfx_form);
     assert_eq!(id.principal, expected);
 }
@@ -59,13 +65,19 @@ fn the_default_identity_is_created_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let again = identity::load(&IdentitySource::Default(path.clone())).unwrap();
     assert!(!again.created);
     assert_eq!(again.principal, first.principal);
     // A second project gets another key.
-    let other = identity::load(&IdentitySource::Default(dir.path().join("other/identity.pem"))).unwrap();
+    let other = identity::load(&IdentitySource::Default(
+        dir.path().join("other/identity.pem"),
+    ))
+    .unwrap();
     assert_ne!(other.principal, first.principal);
 }
 
@@ -80,13 +92,24 @@ fn dfx_identities_are_found_by_name() {
     std::env::set_var("HOME", home.path());
     let id = identity::load(&IdentitySource::Dfx("alice".into())).unwrap();
     assert_eq!(id.principal, ed25519_principal([9; 32]));
-    let e = identity::load(&IdentitySource::Dfx("bob".into())).unwrap_err().to_string();
-    assert!(e.contains("no dfx identity \"bob\"") && e.contains("dfx identity list"), "{e}");
-    let enc = identity::dfx_identity_path(home.path(), "carol").with_file_name("identity.pem.encrypted");
+    let e = identity::load(&IdentitySource::Dfx("bob".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no dfx identity \"bob\"") && e.contains("dfx identity list"),
+        "{e}"
+    );
+    let enc =
+        identity::dfx_identity_path(home.path(), "carol").with_file_name("identity.pem.encrypted");
     std::fs::create_dir_all(enc.parent().unwrap()).unwrap();
     std::fs::write(&enc, b"x").unwrap();
-    let e = identity::load(&IdentitySource::Dfx("carol".into())).unwrap_err().to_string();
-    assert!(e.contains("encrypted") && e.contains("dfx identity export carol"), "{e}");
+    let e = identity::load(&IdentitySource::Dfx("carol".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("encrypted") && e.contains("dfx identity export carol"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -96,9 +119,22 @@ fn bad_files_are_refused_with_a_reason() {
     assert!(missing.to_string().contains("does not exist"), "{missing}");
     let path = dir.path().join("junk.pem");
     std::fs::write(&path, "hello").unwrap();
-    let e = format!("{:#}", identity::load(&IdentitySource::Pem(path.clone())).unwrap_err());
+    let e = format!(
+        "{:#}",
+        identity::load(&IdentitySource::Pem(path.clone())).unwrap_err()
+    );
     assert!(e.contains("not a PEM file"), "{e}");
-    std::fs::write(&path, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
-    let e = format!("{:#}", identity::load(&IdentitySource::Pem(path)).unwrap_err());
-    assert!(e.contains("not an ed25519, secp256k1 or P-256 private key"), "{e}");
+    std::fs::write(
+        &path,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        identity::load(&IdentitySource::Pem(path)).unwrap_err()
+    );
+    assert!(
+        e.contains("not an ed25519, secp256k1 or P-256 private key"),
+        "{e}"
+    );
 }

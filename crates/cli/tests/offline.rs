@@ -41,7 +41,11 @@ fn whoami_creates_the_default_identity_once_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let first = run(dir.path(), &["whoami"], &[]);
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stderr(&first).contains("created a new ed25519 identity"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("created a new ed25519 identity"),
+        "{}",
+        stderr(&first)
+    );
     let principal = stdout(&first).trim().to_string();
     candid::Principal::from_text(&principal).unwrap();
     assert!(dir.path().join(".tensormine/identity.pem").exists());
@@ -54,7 +58,13 @@ fn whoami_creates_the_default_identity_once_and_says_so() {
 fn commands_say_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     // No ids file.
-    fails(&run(dir.path(), &["job", "list"], &[]), &["no canister ids for network local", "run `tensormine deploy` first"]);
+    fails(
+        &run(dir.path(), &["job", "list"], &[]),
+        &[
+            "no canister ids for network local",
+            "run `tensormine deploy` first",
+        ],
+    );
     // Ids, but no local network.
     let ids = CanisterIds {
         registry: candid::Principal::from_slice(&[1]),
@@ -62,25 +72,56 @@ fn commands_say_what_is_missing() {
         router: candid::Principal::from_slice(&[3]),
         ckbtc_ledger: None,
     };
-    ids.save(&dir.path().join(".tensormine/canisters-local.json")).unwrap();
-    fails(&run(dir.path(), &["job", "list"], &[]), &["the local network is not started", "tensormine network start"]);
+    ids.save(&dir.path().join(".tensormine/canisters-local.json"))
+        .unwrap();
+    fails(
+        &run(dir.path(), &["job", "list"], &[]),
+        &[
+            "the local network is not started",
+            "tensormine network start",
+        ],
+    );
     // A loopback URL where nothing listens.
     let file = dir.path().join("ids.json");
     ids.save(&file).unwrap();
     fails(
-        &run(dir.path(), &["--network", "http://127.0.0.1:9", "--canisters", "ids.json", "account", "balance"], &[]),
+        &run(
+            dir.path(),
+            &[
+                "--network",
+                "http://127.0.0.1:9",
+                "--canisters",
+                "ids.json",
+                "account",
+                "balance",
+            ],
+            &[],
+        ),
         &["cannot reach http://127.0.0.1:9", "is the network running?"],
     );
     // A malformed ids file.
     std::fs::write(&file, "{\"registry\":\"nope\"}").unwrap();
-    fails(&run(dir.path(), &["--canisters", "ids.json", "job", "list"], &[]), &["ids.json is not a canister ids file"]);
+    fails(
+        &run(dir.path(), &["--canisters", "ids.json", "job", "list"], &[]),
+        &["ids.json is not a canister ids file"],
+    );
     // A missing PEM.
-    fails(&run(dir.path(), &["--pem", "none.pem", "whoami"], &[]), &["identity file none.pem does not exist"]);
+    fails(
+        &run(dir.path(), &["--pem", "none.pem", "whoami"], &[]),
+        &["identity file none.pem does not exist"],
+    );
     // Deploy outside the repository without --wasm-dir.
-    fails(&run(dir.path(), &["deploy"], &[]), &["not inside the tensormine repository", "--wasm-dir"]);
+    fails(
+        &run(dir.path(), &["deploy"], &[]),
+        &["not inside the tensormine repository", "--wasm-dir"],
+    );
     // Deploy to the IC without canisters to install into.
     fails(
-        &run(dir.path(), &["--network", "ic", "deploy", "--wasm-dir", "."], &[]),
+        &run(
+            dir.path(),
+            &["--network", "ic", "deploy", "--wasm-dir", "."],
+            &[],
+        ),
         &["no canister ids for network ic"],
     );
     // Usage errors exit 2.
@@ -102,9 +143,17 @@ fn network_start_and_stop_around_a_stand_in_server() {
     .unwrap();
     std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = server.to_str().unwrap();
-    let o = run(dir.path(), &["network", "start", "--port", "4999"], &[("LOCALNET_SERVER_BIN", bin)]);
+    let o = run(
+        dir.path(),
+        &["network", "start", "--port", "4999"],
+        &[("LOCALNET_SERVER_BIN", bin)],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("local network running at http://127.0.0.1:4999"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("local network running at http://127.0.0.1:4999"),
+        "{}",
+        stdout(&o)
+    );
     let state = dir.path().join(".tensormine");
     let file = LocalNetworkFile::load(&state).unwrap();
     assert_eq!(file.url, "http://127.0.0.1:4999");
@@ -124,13 +173,30 @@ fn network_start_and_stop_around_a_stand_in_server() {
     }
     assert!(!alive(pid), "network stop ended the server");
     assert!(!LocalNetworkFile::path(&state).exists());
-    fails(&run(dir.path(), &["network", "stop"], &[]), &["the local network is not started"]);
+    fails(
+        &run(dir.path(), &["network", "stop"], &[]),
+        &["the local network is not started"],
+    );
 
     // A server that dies at once.
     std::fs::write(&server, "#!/bin/sh\necho 'address in use' >&2\nexit 3\n").unwrap();
-    fails(&run(dir.path(), &["network", "start"], &[("LOCALNET_SERVER_BIN", bin)]), &["exited", "address in use"]);
+    fails(
+        &run(
+            dir.path(),
+            &["network", "start"],
+            &[("LOCALNET_SERVER_BIN", bin)],
+        ),
+        &["exited", "address in use"],
+    );
     // No server binary at all.
-    fails(&run(dir.path(), &["network", "start"], &[("LOCALNET_SERVER_BIN", "/nonexistent")]), &["LOCALNET_SERVER_BIN=/nonexistent is not a file"]);
+    fails(
+        &run(
+            dir.path(),
+            &["network", "start"],
+            &[("LOCALNET_SERVER_BIN", "/nonexistent")],
+        ),
+        &["LOCALNET_SERVER_BIN=/nonexistent is not a file"],
+    );
 }
 
 #[test]
@@ -146,11 +212,21 @@ fn ids_files_round_trip_and_networks_have_their_own() {
     assert!(path.ends_with("canisters-local.json"));
     ids.save(&path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("\"router\": \"r7inp-6aaaa-aaaaa-aaabq-cai\""), "{text}");
+    assert!(
+        text.contains("\"router\": \"r7inp-6aaaa-aaaaa-aaabq-cai\""),
+        "{text}"
+    );
     assert_eq!(CanisterIds::load(&path, &Network::Local).unwrap(), ids);
     assert!(CanisterIds::default_path(dir.path(), &Network::Ic).ends_with("canisters-ic.json"));
-    let e = CanisterIds::load(&CanisterIds::default_path(dir.path(), &Network::Ic), &Network::Ic).unwrap_err();
-    assert!(e.to_string().contains("no canister ids for network ic"), "{e}");
+    let e = CanisterIds::load(
+        &CanisterIds::default_path(dir.path(), &Network::Ic),
+        &Network::Ic,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("no canister ids for network ic"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -163,15 +239,25 @@ fn deploy_reads_wasm_gzipped() {
     let gz = deploy::read_wasm(dir.path(), deploy::ROUTER_WASM).unwrap();
     assert!(gz.starts_with(&[0x1f, 0x8b]) && gz.len() < module.len());
     let mut back = Vec::new();
-    flate2::read::GzDecoder::new(gz.as_slice()).read_to_end(&mut back).unwrap();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_end(&mut back)
+        .unwrap();
     assert_eq!(back, module);
     // Already gzipped: unchanged.
     std::fs::write(dir.path().join("g.wasm"), &gz).unwrap();
     assert_eq!(deploy::read_wasm(dir.path(), "g.wasm").unwrap(), gz);
     std::fs::write(dir.path().join("x.wasm"), b"hello").unwrap();
-    assert!(deploy::read_wasm(dir.path(), "x.wasm").unwrap_err().to_string().contains("not a Wasm module"));
-    let e = deploy::read_wasm(dir.path(), deploy::ESCROW_WASM).unwrap_err().to_string();
-    assert!(e.contains("tensormine_escrow.wasm") && e.contains("build-canisters.sh"), "{e}");
+    assert!(deploy::read_wasm(dir.path(), "x.wasm")
+        .unwrap_err()
+        .to_string()
+        .contains("not a Wasm module"));
+    let e = deploy::read_wasm(dir.path(), deploy::ESCROW_WASM)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tensormine_escrow.wasm") && e.contains("build-canisters.sh"),
+        "{e}"
+    );
     // The repository root is found from below it.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let root = deploy::find_repo_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();

@@ -23,8 +23,18 @@ fn receipt(index: u64) -> Receipt {
         workload: Workload::Matmul,
         tier: VerificationTier::Freivalds,
         outcome: ReceiptOutcome::Verified,
-        result: Some(ResultRef { rows: 4, cols: 8, merkle_root: Digest32([0x22; 32]), sha256: Digest32([0x33; 32]) }),
-        miners: vec![MinerLine { miner: HexBytes(vec![0x01]), paid_sats: 900, verdict: MinerVerdict::Accepted, slashed_sats: 0 }],
+        result: Some(ResultRef {
+            rows: 4,
+            cols: 8,
+            merkle_root: Digest32([0x22; 32]),
+            sha256: Digest32([0x33; 32]),
+        }),
+        miners: vec![MinerLine {
+            miner: HexBytes(vec![0x01]),
+            paid_sats: 900,
+            verdict: MinerVerdict::Accepted,
+            slashed_sats: 0,
+        }],
         held_sats: 2000,
         fee_sats: 100,
         refunded_sats: 1000,
@@ -37,7 +47,9 @@ fn receipt(index: u64) -> Receipt {
 fn saved() -> (SavedReceipt, ed25519_dalek::SigningKey) {
     use ed25519_dalek::Signer;
     let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
-    let texts: Vec<String> = (0..6).map(|i| String::from_utf8(receipt(i).to_bytes()).unwrap()).collect();
+    let texts: Vec<String> = (0..6)
+        .map(|i| String::from_utf8(receipt(i).to_bytes()).unwrap())
+        .collect();
     let mut tree = ReceiptTree::new(BTreeMap::new(), 0);
     for t in &texts {
         tree.append(leaf_hash(t.as_bytes()));
@@ -56,7 +68,13 @@ fn saved() -> (SavedReceipt, ed25519_dalek::SigningKey) {
             signature: HexBytes(key.sign(&message.0).to_bytes().to_vec()),
         },
     };
-    (SavedReceipt { public_key: hex::encode(key.verifying_key().to_bytes()), proof }, key)
+    (
+        SavedReceipt {
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            proof,
+        },
+        key,
+    )
 }
 
 /// Runs the binary with a network that does not exist: verification must not need one.
@@ -84,7 +102,14 @@ fn a_valid_receipt_verifies_and_is_printed() {
     let (code, stdout, stderr) = verify(&file, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("receipt verified\n"), "{stdout}");
-    for fragment in ["job-3", "freivalds", "verified", "paid 900 sats", "2023-11-14 22:13:20 UTC", &"33".repeat(32)] {
+    for fragment in [
+        "job-3",
+        "freivalds",
+        "verified",
+        "paid 900 sats",
+        "2023-11-14 22:13:20 UTC",
+        &"33".repeat(32),
+    ] {
         assert!(stdout.contains(fragment), "{stdout} lacks {fragment}");
     }
     // No state was created: verification is offline and needs no identity.
@@ -98,26 +123,83 @@ fn one_changed_byte_fails_with_exit_code_1_and_the_reason() {
     let file = dir.path().join("r.json");
     let cases: Vec<(SavedReceipt, &str)> = vec![
         // The receipt text: one digit of the paid amount.
-        ({ let mut s = saved.clone(); s.proof.receipt = s.proof.receipt.replace("\"paid_sats\":900", "\"paid_sats\":901"); s }, "inclusion path does not lead to the batch root"),
+        (
+            {
+                let mut s = saved.clone();
+                s.proof.receipt = s
+                    .proof
+                    .receipt
+                    .replace("\"paid_sats\":900", "\"paid_sats\":901");
+                s
+            },
+            "inclusion path does not lead to the batch root",
+        ),
         // One byte of the audit path.
-        ({ let mut s = saved.clone(); s.proof.path[1].0[7] ^= 1; s }, "inclusion path does not lead to the batch root"),
+        (
+            {
+                let mut s = saved.clone();
+                s.proof.path[1].0[7] ^= 1;
+                s
+            },
+            "inclusion path does not lead to the batch root",
+        ),
         // One byte of the signature.
-        ({ let mut s = saved.clone(); s.proof.batch.signature.0[0] ^= 1; s }, "batch signature does not verify"),
+        (
+            {
+                let mut s = saved.clone();
+                s.proof.batch.signature.0[0] ^= 1;
+                s
+            },
+            "batch signature does not verify",
+        ),
         // The batch index (signed, so the signature fails).
-        ({ let mut s = saved.clone(); s.proof.batch.index = 2; s }, "batch signature does not verify"),
+        (
+            {
+                let mut s = saved.clone();
+                s.proof.batch.index = 2;
+                s
+            },
+            "batch signature does not verify",
+        ),
         // One byte of the root.
-        ({ let mut s = saved.clone(); s.proof.batch.root.0[31] ^= 1; s }, "inclusion path does not lead to the batch root"),
+        (
+            {
+                let mut s = saved.clone();
+                s.proof.batch.root.0[31] ^= 1;
+                s
+            },
+            "inclusion path does not lead to the batch root",
+        ),
         // One byte of the public key.
-        ({ let mut s = saved.clone(); let mut k = hex::decode(&s.public_key).unwrap(); k[5] ^= 1; s.public_key = hex::encode(k); s }, "does not verify"),
+        (
+            {
+                let mut s = saved.clone();
+                let mut k = hex::decode(&s.public_key).unwrap();
+                k[5] ^= 1;
+                s.public_key = hex::encode(k);
+                s
+            },
+            "does not verify",
+        ),
         // The leaf index.
-        ({ let mut s = saved.clone(); s.proof.leaf_index = 4; s }, "receipt index 3 differs from the proof's leaf index 4"),
+        (
+            {
+                let mut s = saved.clone();
+                s.proof.leaf_index = 4;
+                s
+            },
+            "receipt index 3 differs from the proof's leaf index 4",
+        ),
     ];
     for (case, reason) in cases {
         assert_ne!(case, saved);
         std::fs::write(&file, serde_json::to_string(&case).unwrap()).unwrap();
         let (code, stdout, stderr) = verify(&file, &[]);
         assert_eq!(code, 1, "{reason}: {stdout}{stderr}");
-        assert!(stderr.starts_with("error: receipt does not verify: "), "{stderr}");
+        assert!(
+            stderr.starts_with("error: receipt does not verify: "),
+            "{stderr}"
+        );
         assert!(stderr.contains(reason), "{stderr} lacks {reason}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stdout.is_empty(), "{stdout}");
@@ -135,13 +217,23 @@ fn the_key_can_be_given_and_a_bare_proof_needs_one() {
     std::fs::write(&file, serde_json::to_string(&saved.proof).unwrap()).unwrap();
     let (code, _, stderr) = verify(&file, &[]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("holds no public key") && stderr.contains("--public-key"), "{stderr}");
+    assert!(
+        stderr.contains("holds no public key") && stderr.contains("--public-key"),
+        "{stderr}"
+    );
     let good = hex::encode(key.verifying_key().to_bytes());
     assert_eq!(verify(&file, &["--public-key", &good]).0, 0);
-    let other = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[43; 32]).verifying_key().to_bytes());
+    let other = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[43; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
     let (code, _, stderr) = verify(&file, &["--public-key", &other]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("batch signature does not verify"), "{stderr}");
+    assert!(
+        stderr.contains("batch signature does not verify"),
+        "{stderr}"
+    );
     // A key given on the command line overrides the file's.
     let saved_file = dir.path().join("saved.json");
     std::fs::write(&saved_file, serde_json::to_string(&saved).unwrap()).unwrap();
@@ -150,5 +242,8 @@ fn the_key_can_be_given_and_a_bare_proof_needs_one() {
     std::fs::write(&file, "{\"hello\":1}").unwrap();
     let (code, _, stderr) = verify(&file, &[]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("is not a receipt proof") && stderr.contains("receipt get"), "{stderr}");
+    assert!(
+        stderr.contains("is not a receipt proof") && stderr.contains("receipt get"),
+        "{stderr}"
+    );
 }
