@@ -273,7 +273,7 @@ pub enum ProfileError {
     InvalidEndpoint { reason: String },
 }
 
-#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(CandidType, Deserialize, Clone, PartialEq, Eq)]
 pub enum RegisterError {
     ReadOnly,
     WorkerInUse { by: Principal },
@@ -283,13 +283,41 @@ pub enum RegisterError {
     AnonymousCaller,
 }
 
-#[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(CandidType, Deserialize, Clone, PartialEq, Eq)]
 pub enum UpdateError {
     NotRegistered,
     ReadOnly,
     WorkerInUse { by: Principal },
     InvalidProfile(ProfileError),
     AnonymousCaller,
+}
+
+// Debug by hand: principals in their text form, not as byte arrays.
+impl std::fmt::Debug for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterError::ReadOnly => write!(f, "ReadOnly"),
+            RegisterError::WorkerInUse { by } => write!(f, "WorkerInUse {{ by: {by} }}"),
+            RegisterError::InvalidProfile(p) => write!(f, "InvalidProfile({p:?})"),
+            RegisterError::AlreadyRegistered => write!(f, "AlreadyRegistered"),
+            RegisterError::RegistryFull { max_miners } => {
+                write!(f, "RegistryFull {{ max_miners: {max_miners} }}")
+            }
+            RegisterError::AnonymousCaller => write!(f, "AnonymousCaller"),
+        }
+    }
+}
+
+impl std::fmt::Debug for UpdateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateError::NotRegistered => write!(f, "NotRegistered"),
+            UpdateError::ReadOnly => write!(f, "ReadOnly"),
+            UpdateError::WorkerInUse { by } => write!(f, "WorkerInUse {{ by: {by} }}"),
+            UpdateError::InvalidProfile(p) => write!(f, "InvalidProfile({p:?})"),
+            UpdateError::AnonymousCaller => write!(f, "AnonymousCaller"),
+        }
+    }
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
