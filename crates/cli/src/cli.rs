@@ -65,6 +65,15 @@ pub enum Command {
     Receipt(ReceiptCmd),
     /// Print the principal of the identity in use.
     Whoami,
+    /// Identities.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityCmd {
+    /// Write a new ed25519 key to FILE (mode 0600; an existing file is kept) and print its principal.
+    New { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -418,8 +427,9 @@ fn print_balance(who: Principal, b: &types::Balance) {
     println!("bonded         {} sats", b.bonded);
     if b.unbonding > 0 {
         println!(
-            "unbonding      {} sats (claimable at {} ns)",
-            b.unbonding, b.unbonding_ready_at_ns
+            "unbonding      {} sats (claimable from {})",
+            b.unbonding,
+            receipt::time_text(b.unbonding_ready_at_ns)
         );
     }
 }
@@ -518,6 +528,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Whoami => {
             let id = cli.load_identity()?;
             println!("{}", id.principal);
+        }
+        Command::Identity(IdentityCmd::New { file }) => {
+            if file.exists() {
+                bail!("{} exists: not overwriting a key (pick another file)", file.display());
+            }
+            identity::create_default(file)?;
+            let id = identity::load(&IdentitySource::Pem(file.clone()))?;
+            println!("{}", id.principal);
+            eprintln!("wrote a new ed25519 key to {} (use it with --pem {})", file.display(), file.display());
         }
         Command::Network(cmd) => {
             match cmd {

@@ -142,7 +142,8 @@ fn principal_text(bytes: &[u8]) -> String {
     }
 }
 
-fn time_text(ns: u64) -> String {
+/// A time in ns since the epoch as `YYYY-MM-DD hh:mm:ss UTC`.
+pub fn time_text(ns: u64) -> String {
     let secs = ns / 1_000_000_000;
     let days = secs / 86_400;
     let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);

@@ -55,6 +55,19 @@ fn whoami_creates_the_default_identity_once_and_says_so() {
 }
 
 #[test]
+fn identity_new_writes_a_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["identity", "new", "a.pem"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = stdout(&o).trim().to_string();
+    let o = run(dir.path(), &["--pem", "a.pem", "whoami"], &[]);
+    assert_eq!(stdout(&o).trim(), printed);
+    fails(&run(dir.path(), &["identity", "new", "a.pem"], &[]), &["a.pem exists", "not overwriting"]);
+    let o = run(dir.path(), &["identity", "new", "b.pem"], &[]);
+    assert_ne!(stdout(&o).trim(), printed);
+}
+
+#[test]
 fn commands_say_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     // No ids file.
