@@ -316,9 +316,12 @@ impl Cli {
     }
 }
 
+/// The seeds of A and B of a seeded matmul.
+pub type Seeds = ([u8; 32], [u8; 32]);
+
 impl SpecArgs {
     /// The job request (random seeds are drawn here and reported through `seeds`).
-    pub fn request(&self) -> Result<(JobRequest, Option<([u8; 32], [u8; 32])>)> {
+    pub fn request(&self) -> Result<(JobRequest, Option<Seeds>)> {
         let (workload, seeds) = if let Some((m, k, n)) = self.matmul {
             let a = self.seed_a.unwrap_or_else(job::random_seed);
             let b = self.seed_b.unwrap_or_else(job::random_seed);
@@ -531,12 +534,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Identity(IdentityCmd::New { file }) => {
             if file.exists() {
-                bail!("{} exists: not overwriting a key (pick another file)", file.display());
+                bail!(
+                    "{} exists: not overwriting a key (pick another file)",
+                    file.display()
+                );
             }
             identity::create_default(file)?;
             let id = identity::load(&IdentitySource::Pem(file.clone()))?;
             println!("{}", id.principal);
-            eprintln!("wrote a new ed25519 key to {} (use it with --pem {})", file.display(), file.display());
+            eprintln!(
+                "wrote a new ed25519 key to {} (use it with --pem {})",
+                file.display(),
+                file.display()
+            );
         }
         Command::Network(cmd) => {
             match cmd {

@@ -8,8 +8,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tensormine_core::router::{
-    CancelError, GetJobError, JobRequest, JobStatus, JobView, OperandInput, Quote, QuoteError,
-    Resources, ResultChunk, ResultError, SpecError, SubmitError, Tier, WorkloadInput,
+    CancelError, CommitmentView, GetJobError, JobRequest, JobStatus, JobView, OperandInput, Quote,
+    QuoteError, Resources, ResultChunk, ResultError, SpecError, SubmitError, Tier, WorkloadInput,
 };
 
 /// Largest `get_result` chunk the router serves.
@@ -315,11 +315,6 @@ pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
     let commitment = job.result.clone().ok_or_else(|| {
         anyhow!("job {id} is settled but the router reports no result commitment")
     })?;
-    let expected: [u8; 32] = commitment
-        .sha256
-        .as_slice()
-        .try_into()
-        .map_err(|_| anyhow!("job {id}: the commitment's sha256 is not 32 bytes"))?;
     let (bytes, source) = if job.stored_result_bytes > 0 {
         match fetch_from_router(env, id).await? {
             Ok(bytes) => (bytes, ResultSource::Router),
@@ -335,17 +330,7 @@ pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
             ResultSource::Worker(endpoint),
         )
     };
-    if bytes.len() as u64 != commitment.byte_len {
-        bail!("the result of job {id} has {} bytes, the commitment says {}: the source is faulty, do not use it", bytes.len(), commitment.byte_len);
-    }
-    let got: [u8; 32] = Sha256::digest(&bytes).into();
-    if got != expected {
-        bail!(
-            "the result of job {id} does not match its commitment (sha256 {} ≠ {}): the source is faulty, do not use it",
-            hex::encode(got),
-            hex::encode(expected)
-        );
-    }
+    let got = check_result(id, &bytes, &commitment)?;
     Ok(JobResult {
         rows: commitment.rows,
         cols: commitment.cols,
@@ -354,6 +339,32 @@ pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
         sha256: got,
         source,
     })
+}
+
+/// Checks result bytes against the accepted commitment (length and sha256);
+/// returns the sha256.
+pub fn check_result(id: &str, bytes: &[u8], commitment: &CommitmentView) -> Result<[u8; 32]> {
+    let expected: [u8; 32] = commitment
+        .sha256
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow!("job {id}: the commitment's sha256 is not 32 bytes"))?;
+    if bytes.len() as u64 != commitment.byte_len {
+        bail!(
+            "the result of job {id} has {} bytes, the commitment says {}: the source is faulty, do not use it",
+            bytes.len(),
+            commitment.byte_len
+        );
+    }
+    let got: [u8; 32] = Sha256::digest(bytes).into();
+    if got != expected {
+        bail!(
+            "the result of job {id} does not match its commitment (sha256 {} ≠ {}): the source is faulty, do not use it",
+            hex::encode(got),
+            hex::encode(expected)
+        );
+    }
+    Ok(got)
 }
 
 /// The endpoint of the miner whose answer was accepted (else the primary's).

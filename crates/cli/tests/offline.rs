@@ -62,7 +62,10 @@ fn identity_new_writes_a_key_once() {
     let printed = stdout(&o).trim().to_string();
     let o = run(dir.path(), &["--pem", "a.pem", "whoami"], &[]);
     assert_eq!(stdout(&o).trim(), printed);
-    fails(&run(dir.path(), &["identity", "new", "a.pem"], &[]), &["a.pem exists", "not overwriting"]);
+    fails(
+        &run(dir.path(), &["identity", "new", "a.pem"], &[]),
+        &["a.pem exists", "not overwriting"],
+    );
     let o = run(dir.path(), &["identity", "new", "b.pem"], &[]);
     assert_ne!(stdout(&o).trim(), printed);
 }
