@@ -204,6 +204,20 @@ async fn accounts_and_miners_on_a_local_network() {
         "{missing}"
     );
     assert!(job::list(&dev).await.unwrap().is_empty());
+
+    // An upgrade with the same Wasm keeps the state.
+    let opts = deploy::DeployOptions {
+        network: Network::Local,
+        wasm_dir: required("TENSORMINE_WASM_DIR"),
+        mode: deploy::Mode::Upgrade,
+        existing: Some(dev.canisters.clone()),
+        fund: vec![],
+    };
+    let ids = deploy::deploy(&dev.agent, dev.principal, &opts, |_| {}).await.unwrap();
+    assert_eq!(ids, dev.canisters);
+    assert_eq!(account::balance(&dev, dev.principal).await.unwrap().available, 1_000_000);
+    assert_eq!(account::balance(&m, m.principal).await.unwrap().bonded, 50_000);
+    assert!(job::quote(&dev, &req).await.is_ok());
 }
 
 /// A job with no worker to run it: submitted, listed, cancelled (refunded),
