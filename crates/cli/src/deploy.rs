@@ -153,6 +153,25 @@ pub fn local_minter() -> Principal {
     Principal::from_slice(b"tensormine-local-minter")
 }
 
+/// The router's configuration on a local network: the test key, plain-http
+/// workers, and fast timers (as the integration tests use them) so a job
+/// settles and its receipt is signed within seconds.
+pub fn local_router_config(registry: Principal, escrow: Principal) -> RouterConfigUpdate {
+    RouterConfigUpdate {
+        registry: Some(registry),
+        escrow: Some(escrow),
+        schnorr_key_name: Some("dfx_test_key".into()),
+        local: Some(true),
+        poll_initial_ms: Some(500),
+        poll_max_ms: Some(2_000),
+        min_deadline_secs: Some(10),
+        sync_interval_secs: Some(2),
+        tick_interval_ms: Some(500),
+        receipt_batch_secs: Some(5),
+        ..Default::default()
+    }
+}
+
 /// Installs the canisters with wired init arguments; returns their ids.
 /// `progress` is told each step.
 pub async fn deploy(
@@ -231,6 +250,10 @@ pub async fn deploy(
                 router: Some(Some(ids.router)),
                 btc_network: Some(btc_network),
                 local: Some(local),
+                // Locally: probes every 2 s and a small capability challenge,
+                // so a new worker is online in seconds.
+                probe_interval_secs: local.then_some(2),
+                challenge_n: local.then_some(64),
             }),
             EscrowArg::Init(EscrowConfigUpdate {
                 router: Some(Some(ids.router)),
@@ -240,12 +263,16 @@ pub async fn deploy(
                 ecdsa_key_name: Some(key_name.into()),
                 btc_min_confirmations: if local { Some(1) } else { None },
             }),
-            RouterArg::Init(RouterConfigUpdate {
-                registry: Some(ids.registry),
-                escrow: Some(ids.escrow),
-                schnorr_key_name: Some(key_name.into()),
-                local: Some(local),
-                ..Default::default()
+            RouterArg::Init(if local {
+                local_router_config(ids.registry, ids.escrow)
+            } else {
+                RouterConfigUpdate {
+                    registry: Some(ids.registry),
+                    escrow: Some(ids.escrow),
+                    schnorr_key_name: Some(key_name.into()),
+                    local: Some(false),
+                    ..Default::default()
+                }
             }),
         ),
         Mode::Upgrade => (

@@ -344,6 +344,8 @@ pub struct RegistryConfigUpdate {
     pub router: Option<Option<Principal>>,
     pub btc_network: Option<BtcNetwork>,
     pub local: Option<bool>,
+    pub probe_interval_secs: Option<u64>,
+    pub challenge_n: Option<u32>,
 }
 
 #[derive(CandidType, Deserialize, Debug, Clone, PartialEq, Eq)]
