@@ -5,8 +5,9 @@
 //! Needs the server binary and the built canisters, so it is ignored by default:
 //!
 //! ```sh
-//! cargo build --release -p localnet-server && scripts/build-canisters.sh
+//! cargo build --release -p localnet-server -p tensormine-worker && scripts/build-canisters.sh
 //! LOCALNET_SERVER_BIN=target/release/localnet-server \
+//! TENSORMINE_WORKER_BIN=target/release/tensormine-worker \
 //! TENSORMINE_WASM_DIR=target/wasm32-unknown-unknown/canister-release \
 //!   cargo test -p tensormine-cli --test localnet -- --ignored
 //! ```
@@ -213,10 +214,21 @@ async fn accounts_and_miners_on_a_local_network() {
         existing: Some(dev.canisters.clone()),
         fund: vec![],
     };
-    let ids = deploy::deploy(&dev.agent, dev.principal, &opts, |_| {}).await.unwrap();
+    let ids = deploy::deploy(&dev.agent, dev.principal, &opts, |_| {})
+        .await
+        .unwrap();
     assert_eq!(ids, dev.canisters);
-    assert_eq!(account::balance(&dev, dev.principal).await.unwrap().available, 1_000_000);
-    assert_eq!(account::balance(&m, m.principal).await.unwrap().bonded, 50_000);
+    assert_eq!(
+        account::balance(&dev, dev.principal)
+            .await
+            .unwrap()
+            .available,
+        1_000_000
+    );
+    assert_eq!(
+        account::balance(&m, m.principal).await.unwrap().bonded,
+        50_000
+    );
     assert!(job::quote(&dev, &req).await.is_ok());
 }
 
@@ -267,4 +279,131 @@ async fn a_cancelled_job_is_refunded_with_a_receipt() {
     assert_eq!(r.job_id, view.id);
     assert_eq!(r.submitter.0, dev.principal.as_slice());
     assert_eq!(r.router.0, dev.canisters.router.as_slice());
+}
+
+/// A worker process on loopback, killed when dropped.
+struct Worker {
+    child: std::process::Child,
+    url: String,
+    data_dir: tempfile::TempDir,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_worker() -> Worker {
+    let bin = required("TENSORMINE_WORKER_BIN");
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let key = data_dir.path().join("worker.key");
+    let t = std::time::Instant::now();
+    while !key.exists() && t.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Worker {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        data_dir,
+    }
+}
+
+/// The whole path with a real worker: registered from its data directory,
+/// online after the registry's probe and challenge, a Freivalds-checked job
+/// settled with its result read from the router, a large one read from the
+/// worker, and a receipt verified offline.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs localnet-server, tensormine-worker and the canister Wasm (see the top of the file)"]
+async fn matmul_jobs_settle_with_a_real_worker() {
+    let net = start().await;
+    let (dev, _) = deployed(&net).await;
+    account::deposit_ckbtc(&dev, 1_000_000).await.unwrap();
+    let worker = start_worker();
+    let m = Env::new(agent(&net, 2), dev.canisters.clone(), true).unwrap();
+    account::ckbtc_transfer(&dev, m.principal, 500_000)
+        .await
+        .unwrap();
+    account::deposit_ckbtc(&m, 200_000).await.unwrap();
+    account::bond(&m, 100_000).await.unwrap();
+    let mut p = profile(0, &worker.url);
+    p.worker_public_key = miner::worker_key_from_data_dir(worker.data_dir.path())
+        .unwrap()
+        .to_vec();
+    miner::register(&m, &p).await.unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let status = miner::get(&m, m.principal).await.unwrap().unwrap().status;
+        if status == tensormine_core::registry::MinerStatus::Online {
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(90),
+            "still {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    let req = job::request(
+        job::matmul_workload(128, 128, 128, [0x11; 32], [0x22; 32]),
+        Tier::Freivalds,
+        5_000,
+        120,
+        None,
+        None,
+    );
+    let submitted = job::submit(&dev, &req).await.unwrap();
+    let done = job::wait_with(&dev, &submitted.id, |_| {}).await.unwrap();
+    assert_eq!(done.status, JobStatus::Settled, "{:?}", done.reason);
+    let r = job::result(&dev, &done.id).await.unwrap();
+    assert_eq!(r.source, job::ResultSource::Router);
+    assert_eq!((r.rows, r.cols, r.values().len()), (128, 128, 128 * 128));
+    let saved = tensormine_cli::receipt::get_waiting(
+        &dev,
+        &done.id,
+        std::time::Duration::from_secs(120),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let key = tensormine_cli::parse::public_key(&saved.public_key).unwrap();
+    let receipt = tensormine_core::receipt::verify_receipt(&saved.proof, &key).unwrap();
+    assert_eq!(
+        receipt.outcome,
+        tensormine_core::receipt::ReceiptOutcome::Verified
+    );
+    assert_eq!(receipt.result.unwrap().sha256.0, r.sha256);
+
+    // 4 MiB: more than the router stores, so it comes from the worker.
+    let req = job::request(
+        job::matmul_workload(1024, 1024, 1024, [3; 32], [4; 32]),
+        Tier::None,
+        50_000,
+        240,
+        None,
+        None,
+    );
+    let submitted = job::submit(&dev, &req).await.unwrap();
+    let done = job::wait_with(&dev, &submitted.id, |_| {}).await.unwrap();
+    assert_eq!(done.status, JobStatus::Settled, "{:?}", done.reason);
+    assert_eq!(done.stored_result_bytes, 0);
+    let r = job::result(&dev, &done.id).await.unwrap();
+    assert_eq!(r.source, job::ResultSource::Worker(worker.url.clone()));
+    assert_eq!(r.bytes.len(), 4 << 20);
+    assert_eq!(job::list(&dev).await.unwrap().len(), 2);
 }
