@@ -6,38 +6,12 @@
 use crate::memory::{self, Memory};
 use crate::types::*;
 use candid::Principal;
-use ic_stable_structures::storable::Bound;
-use ic_stable_structures::{BTreeMap, Cell, Log, Storable};
-use serde::de::DeserializeOwned;
+use ic_stable_structures::{BTreeMap, Cell, Log};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-/// A value stored as CBOR.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cbor<T>(pub T);
-
-impl<T: Serialize + DeserializeOwned> Storable for Cbor<T> {
-    fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.clone_bytes())
-    }
-    fn into_bytes(self) -> Vec<u8> {
-        self.clone_bytes()
-    }
-    fn from_bytes(bytes: Cow<[u8]>) -> Self {
-        Cbor(ciborium::de::from_reader(bytes.as_ref()).expect("stable CBOR value decodes"))
-    }
-    const BOUND: Bound = Bound::Unbounded;
-}
-
-impl<T: Serialize> Cbor<T> {
-    fn clone_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        ciborium::ser::into_writer(&self.0, &mut out).expect("CBOR encoding to memory succeeds");
-        out
-    }
-}
+pub use tensormine_core::stable::Cbor;
 
 /// Lifetime counters kept in stable memory.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]

@@ -263,14 +263,7 @@ async fn poll_assignments<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     let steps = due.iter().map(|&i| step(rt, job, i, c, replicated));
     let updated = futures::future::join_all(steps).await;
     for (i, (a, cycles)) in due.into_iter().zip(updated) {
-        job.outcalls += 1;
-        job.outcall_cycles += cycles;
-        mutate_state(|s| {
-            s.update_counters(|k| {
-                k.totals.outcalls += 1;
-                k.totals.outcall_cycles += cycles;
-            })
-        });
+        verify::charge(job, cycles);
         if a.state != job.assignments[i].state {
             event(rt.time(), job, "assignment", format!("{} {:?}", a.miner, a.state));
         }

@@ -7,11 +7,8 @@ use crate::job::Job;
 use crate::memory::{self, Memory};
 use candid::{CandidType, Principal};
 use ic_stable_structures::memory_manager::MemoryManager;
-use ic_stable_structures::storable::Bound;
-use ic_stable_structures::{BTreeMap, Cell, DefaultMemoryImpl, Log, Storable};
-use serde::de::DeserializeOwned;
+use ic_stable_structures::{BTreeMap, Cell, DefaultMemoryImpl, Log};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap as HeapMap, BTreeSet};
 use tensormine_core::matching::{Candidate, MinerIndex};
@@ -20,30 +17,7 @@ use tensormine_core::registry::{Miner, MinerStatus};
 use tensormine_core::router::{Config, Totals};
 use tensormine_core::Digest32;
 
-/// A value stored as CBOR.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cbor<T>(pub T);
-
-impl<T: Serialize + DeserializeOwned> Storable for Cbor<T> {
-    fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.encode())
-    }
-    fn into_bytes(self) -> Vec<u8> {
-        self.encode()
-    }
-    fn from_bytes(bytes: Cow<[u8]>) -> Self {
-        Cbor(ciborium::de::from_reader(bytes.as_ref()).expect("stable CBOR value decodes"))
-    }
-    const BOUND: Bound = Bound::Unbounded;
-}
-
-impl<T: Serialize> Cbor<T> {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        ciborium::ser::into_writer(&self.0, &mut out).expect("CBOR encoding to memory succeeds");
-        out
-    }
-}
+pub use tensormine_core::stable::Cbor;
 
 /// Counters kept in one stable cell.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]

@@ -184,7 +184,8 @@ async fn challenge<R: Runtime>(
     called.reply
 }
 
-fn charge(job: &mut Job, cycles: u128) {
+/// Records one outcall's cycles on the job and in the totals.
+pub fn charge(job: &mut Job, cycles: u128) {
     job.outcalls += 1;
     job.outcall_cycles += cycles;
     mutate_state(|s| {

@@ -21,6 +21,7 @@
 //!   distinct owners, in a bounded number of steps.
 //! * [`router`] — the router's candid types (job requests, tiers, views,
 //!   errors, configuration) and the pricing units.
+//! * [`stable`] — [`stable::Cbor`], how canisters keep values in stable structures.
 //! * [`api`] — the worker's HTTP API request/response types (JSON).
 //! * [`digest`], [`encoding`] — 32-byte digests in hex, float arrays in base64.
 
@@ -36,6 +37,7 @@ pub mod receipt;
 pub mod registry;
 pub mod router;
 pub mod signing;
+pub mod stable;
 pub mod verify;
 
 pub use digest::Digest32;
