@@ -18,3 +18,4 @@ mod registry_challenge;
 mod registry_registration;
 mod runtime_backends;
 mod router_jobs;
+mod router_endpoints;
