@@ -168,6 +168,16 @@ fn call_error(
     }
 }
 
+fn encode<A: ArgumentEncoder>(name: &str, method: &str, args: A) -> Result<Vec<u8>> {
+    candid::encode_args(args).map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))
+}
+
+fn decode<R: for<'a> ArgumentDecoder<'a>>(name: &str, method: &str, reply: &[u8]) -> Result<R> {
+    candid::decode_args(reply).map_err(|e| {
+        anyhow!("{name}.{method} answered in an unexpected form ({}); is the deployed canister the version this CLI was built for?", first_line(&e.to_string()))
+    })
+}
+
 /// A typed query.
 pub async fn query<A, R>(
     agent: &Agent,
@@ -180,17 +190,13 @@ where
     A: ArgumentEncoder,
     R: for<'a> ArgumentDecoder<'a>,
 {
-    let arg = candid::encode_args(args)
-        .map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))?;
     let reply = agent
         .query(&canister, method)
-        .with_arg(arg)
+        .with_arg(encode(name, method, args)?)
         .call()
         .await
         .map_err(|e| call_error(e, name, method, true))?;
-    candid::decode_args(&reply).map_err(|e| {
-        anyhow!("{name}.{method} answered in an unexpected form ({}); is the deployed canister the version this CLI was built for?", first_line(&e.to_string()))
-    })
+    decode(name, method, &reply)
 }
 
 /// A typed update call (waits for the certified answer).
@@ -205,17 +211,13 @@ where
     A: ArgumentEncoder,
     R: for<'a> ArgumentDecoder<'a>,
 {
-    let arg = candid::encode_args(args)
-        .map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))?;
     let reply = agent
         .update(&canister, method)
-        .with_arg(arg)
+        .with_arg(encode(name, method, args)?)
         .call_and_wait()
         .await
         .map_err(|e| call_error(e, name, method, true))?;
-    candid::decode_args(&reply).map_err(|e| {
-        anyhow!("{name}.{method} answered in an unexpected form ({}); is the deployed canister the version this CLI was built for?", first_line(&e.to_string()))
-    })
+    decode(name, method, &reply)
 }
 
 fn first_line(text: &str) -> &str {
