@@ -205,6 +205,8 @@ pub fn describe(r: &Receipt) -> String {
             MinerVerdict::Accepted => "accepted".to_string(),
             MinerVerdict::Rejected { reason } => format!("rejected ({reason})"),
             MinerVerdict::TimedOut => "timed out".into(),
+            MinerVerdict::Failed { reason } => format!("failed ({reason})"),
+            MinerVerdict::Unchecked => "unchecked".into(),
         };
         line(
             "miner",
