@@ -25,6 +25,8 @@
 #   KEY_NAME      threshold ECDSA/Schnorr key (default: key_1 on ic, dfx_test_key locally)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# dfx.json names the modules under target/: build them there.
+unset CARGO_TARGET_DIR
 
 NETWORK="${1:-local}"
 MODE=install
