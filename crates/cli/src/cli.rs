@@ -51,6 +51,9 @@ pub enum Command {
     Network(NetworkCmd),
     /// Build and install the canisters.
     Deploy(DeployArgs),
+    /// The whole market on this machine: local network, canisters, three workers
+    /// (one dishonest), ckBTC and BTC deposits, jobs, slashing, a batched BTC payout.
+    Demo(DemoArgs),
     /// Miners: registration, status, withdrawals, bonds.
     #[command(subcommand)]
     Miner(MinerCmd),
@@ -100,6 +103,22 @@ pub struct DeployArgs {
     /// Also give this principal ckBTC on a new local ledger (repeatable).
     #[arg(long, value_parser = parse::principal)]
     pub fund: Vec<Principal>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The localnet-server binary (default: next to tensormine, then PATH).
+    #[arg(long, env = "LOCALNET_SERVER_BIN")]
+    pub localnet_server: Option<PathBuf>,
+    /// The tensormine-worker binary (default: next to tensormine, then PATH).
+    #[arg(long, env = "TENSORMINE_WORKER_BIN")]
+    pub worker: Option<PathBuf>,
+    /// The canister Wasm (default: run scripts/build-canisters.sh in the repository).
+    #[arg(long, env = "TENSORMINE_WASM_DIR")]
+    pub wasm_dir: Option<PathBuf>,
+    /// Fewer jobs (CI).
+    #[arg(long)]
+    pub short: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -585,6 +604,35 @@ pub async fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
+        }
+        Command::Demo(args) => {
+            let server_bin = match &args.localnet_server {
+                Some(p) => p.clone(),
+                None => network::find_server()?,
+            };
+            let worker_bin = match &args.worker {
+                Some(p) => p.clone(),
+                None => crate::demo::find_worker()?,
+            };
+            let wasm_dir = match &args.wasm_dir {
+                Some(d) => d.clone(),
+                None => {
+                    let cwd = std::env::current_dir()?;
+                    let root = deploy::find_repo_root(&cwd).ok_or_else(|| {
+                        anyhow!("not inside the tensormine repository (no scripts/build-canisters.sh above {}): run there, or pass --wasm-dir DIR", cwd.display())
+                    })?;
+                    deploy::build_canisters(&root)?
+                }
+            };
+            let summary = crate::demo::run(&crate::demo::DemoOptions {
+                server_bin,
+                worker_bin,
+                wasm_dir,
+                short: args.short,
+                verbose: true,
+            })
+            .await?;
+            print!("{}", crate::demo::render(&summary));
         }
         Command::Deploy(args) => {
             let id = cli.load_identity()?;

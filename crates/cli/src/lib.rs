@@ -6,6 +6,7 @@
 //! call them with an agent they built. `main.rs` only parses and prints.
 //!
 //! * [`network`] — start/stop `localnet-server`, `.tensormine/local.json`.
+//! * [`demo`] — `tensormine demo`: the whole market locally in one command.
 //! * [`deploy`] — build and install ledger, registry, escrow and router, wired.
 //! * [`miner`] — registry: register, update, status, deregister, challenges.
 //! * [`job`] — router: quote, submit, wait, status, list, cancel, results.
@@ -17,6 +18,7 @@
 pub mod account;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod deploy;
 pub mod env;
 pub mod errors;

@@ -84,6 +84,13 @@ pub struct Overrides {
     /// Threads per computation (default: all cores).
     #[arg(long, env = "TENSORMINE_WORKER_THREADS")]
     pub threads: Option<usize>,
+    /// FOR DEMOS AND TESTS ONLY (hidden): a dishonest worker that corrupts
+    /// this many rows of every matmul job result after computing it, with
+    /// commitments consistent with the corrupted matrix, so only verification
+    /// (Freivalds, sampled rows) exposes it. Capability challenges are
+    /// answered honestly. Never use it on a real network: the bond is slashed.
+    #[arg(long, hide = true)]
+    pub dishonest_corrupt_rows: Option<usize>,
 }
 
 /// The effective configuration.
@@ -109,6 +116,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most sentences per embed job.
     pub max_sentences: usize,
+    /// FOR DEMOS AND TESTS ONLY: corrupt this many rows of every matmul job
+    /// result after computing it (0 = honest). See `--dishonest-corrupt-rows`.
+    pub dishonest_corrupt_rows: usize,
 }
 
 fn available_threads() -> usize {
@@ -131,6 +141,7 @@ impl Config {
             max_matrix_bytes: 4 << 30,
             max_body_bytes: 4 << 20,
             max_sentences: 1024,
+            dishonest_corrupt_rows: 0,
         }
     }
 
@@ -191,6 +202,9 @@ impl Config {
             self.devices = parse_devices(devices)?;
         }
         self.threads = o.threads.unwrap_or(self.threads);
+        self.dishonest_corrupt_rows = o
+            .dishonest_corrupt_rows
+            .unwrap_or(self.dishonest_corrupt_rows);
         Ok(())
     }
 

@@ -36,6 +36,9 @@ pub struct Limits {
     pub max_sentences: usize,
     /// Longest sentence in bytes.
     pub max_sentence_bytes: usize,
+    /// FOR DEMOS AND TESTS ONLY: rows of every matmul job result (not of
+    /// capability challenges) corrupted after computing it; 0 = honest.
+    pub dishonest_corrupt_rows: usize,
 }
 
 impl Limits {
@@ -46,6 +49,7 @@ impl Limits {
             max_matrix_bytes: config.max_matrix_bytes,
             max_sentences: config.max_sentences,
             max_sentence_bytes: 64 * 1024,
+            dishonest_corrupt_rows: config.dishonest_corrupt_rows,
         }
     }
 }
@@ -600,11 +604,20 @@ impl JobManager {
                 entry.record.progress = Progress { done, total }
             });
         };
-        let matrix = self
+        let is_matmul = matches!(item, WorkItem::Matmul { .. });
+        let mut matrix = self
             .inner
             .executor
             .run(item, &report)
             .map_err(|e| format!("{e:#}"))?;
+        let corrupt = self.inner.limits.dishonest_corrupt_rows;
+        if corrupt > 0 && is_matmul && !job_id.starts_with("challenge:") && matrix.cols > 0 {
+            // Demo/test cheater: element (row, row mod cols) of the first
+            // rows changes; the commitment is built from the changed matrix.
+            for row in 0..corrupt.min(matrix.rows) {
+                matrix.data[row * matrix.cols + row % matrix.cols] += 1.0;
+            }
+        }
         if matrix.rows != expected_rows
             || matrix.cols == 0
             || matrix.data.len() != matrix.rows * matrix.cols

@@ -37,6 +37,15 @@ enum Command {
     },
     /// Measure GEMM throughput, embeddings per second and the worker's overhead.
     Bench(bench::BenchArgs),
+    /// FOR DEMOS AND TESTS ONLY (hidden): write a random 2-layer BERT model
+    /// folder (config.json, tokenizer.json, model.safetensors) to import with
+    /// `import-model`; the same seed gives the same weights everywhere.
+    #[command(hide = true)]
+    WriteTinyBert {
+        folder: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
 }
 
 /// What the registry needs from a new worker, printed at start.
@@ -71,6 +80,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::WriteTinyBert { folder, seed } => {
+            tensormine_worker::workloads::tiny_bert::write_tiny_bert(&folder, seed)
+        }
     }
 }
 
