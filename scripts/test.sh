@@ -11,7 +11,9 @@ scripts/build-canisters.sh
 # target directory) and pass their paths; TENSORMINE_E2E=1 makes a missing
 # binary a test failure instead of a skip.
 echo "==> building tensormine-worker and localnet-server for the end-to-end tests"
-cargo build --locked -p tensormine-worker -p localnet-server
+# --workspace: the same feature unification as the test build below, so the
+# dependencies are compiled once for both.
+cargo build --locked --workspace --bins
 TARGET_DIR="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
 export LOCALNET_SERVER_BIN="$TARGET_DIR/debug/localnet-server"
 export TENSORMINE_WORKER_BIN="$TARGET_DIR/debug/tensormine-worker"
