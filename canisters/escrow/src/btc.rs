@@ -48,7 +48,7 @@ pub async fn canister_key<R: Runtime>(rt: &R) -> Result<ExtendedPublicKey, Strin
 }
 
 fn network() -> tensormine_bitcoin::Network {
-    read_state(|s| s.config().btc_network.bitcoin())
+    read_state(|s| s.config().btc_network)
 }
 
 fn address_at(key: &ExtendedPublicKey, path: &[Vec<u8>]) -> Result<BitcoinAddress, String> {
@@ -178,7 +178,7 @@ pub fn withdraw<R: Runtime>(
     if config.read_only {
         return Err(BtcWithdrawError::ReadOnly);
     }
-    let net = config.btc_network.bitcoin();
+    let net = config.btc_network;
     let parsed = BitcoinAddress::parse(address.trim(), net)
         .map_err(|reason| BtcWithdrawError::InvalidAddress { reason })?;
     if amount < config.btc_min_withdrawal {
@@ -269,7 +269,7 @@ fn plan(
     change: &BitcoinAddress,
     now: u64,
 ) -> Result<u64, String> {
-    let net = s.config().btc_network.bitcoin();
+    let net = s.config().btc_network;
     let pool: Vec<Utxo> = s.btc_pool_utxos().into_iter().map(|p| p.utxo).collect();
     let pool_total: u64 = pool.iter().map(|u| u.value).sum();
     let mut limit = tensormine_bitcoin::build::MAX_REQUESTS;

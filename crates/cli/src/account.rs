@@ -43,7 +43,7 @@ pub async fn ckbtc_balance(env: &Env, who: Principal) -> Result<u64> {
             ledger,
             "ckbtc ledger",
             "icrc1_balance_of",
-            (Account::of(who),),
+            (Account::from(who),),
         )
         .await?;
     nat_u64(&n, "balance")
@@ -54,7 +54,7 @@ pub async fn ckbtc_transfer(env: &Env, to: Principal, amount: u64) -> Result<u64
     let ledger = ckbtc_ledger(env).await?;
     let arg = TransferArg {
         from_subaccount: None,
-        to: Account::of(to),
+        to: Account::from(to),
         amount: Nat::from(amount),
         fee: None,
         memo: None,
@@ -78,7 +78,7 @@ pub async fn deposit_ckbtc(env: &Env, amount: u64) -> Result<DepositReceipt> {
         .ok_or_else(|| anyhow!("amount {amount} is too large"))?;
     let approve = ApproveArgs {
         from_subaccount: None,
-        spender: Account::of(env.canisters.escrow),
+        spender: Account::from(env.canisters.escrow),
         amount: Nat::from(allowance),
         expected_allowance: None,
         expires_at: None,

@@ -533,7 +533,7 @@ async fn withdraw(cli: &Cli, args: &WithdrawArgs) -> Result<()> {
         println!("BTC payout #{} of {} sats to {} queued (the fee share of its batch transaction is deducted)", p.id, p.amount, p.address);
     } else {
         let to = args.to.unwrap_or(env.principal);
-        let r = account::withdraw_ckbtc(&env, args.amount, types::Account::of(to)).await?;
+        let r = account::withdraw_ckbtc(&env, args.amount, types::Account::from(to)).await?;
         println!(
             "sent {} sats of ckBTC to {to} (ledger fee {}; block {})",
             r.amount - r.ledger_fee.min(r.amount),

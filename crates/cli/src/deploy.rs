@@ -215,14 +215,14 @@ pub async fn deploy(
     if local && opts.mode == Mode::Install {
         if let Some(ledger) = ids.ckbtc_ledger {
             progress("installing the ckBTC ledger");
-            let mut balances = vec![(Account::of(deployer), Nat::from(LOCAL_FUNDS))];
+            let mut balances = vec![(Account::from(deployer), Nat::from(LOCAL_FUNDS))];
             balances.extend(
                 opts.fund
                     .iter()
-                    .map(|p| (Account::of(*p), Nat::from(LOCAL_FUNDS))),
+                    .map(|p| (Account::from(*p), Nat::from(LOCAL_FUNDS))),
             );
             let init = LedgerArg::Init(LedgerInitArgs {
-                minting_account: Account::of(local_minter()),
+                minting_account: Account::from(local_minter()),
                 transfer_fee: Nat::from(CKBTC_FEE),
                 token_symbol: "ckBTC".into(),
                 token_name: "ckBTC".into(),
@@ -254,6 +254,7 @@ pub async fn deploy(
                 // so a new worker is online in seconds.
                 probe_interval_secs: local.then_some(2),
                 challenge_n: local.then_some(64),
+                ..Default::default()
             }),
             EscrowArg::Init(EscrowConfigUpdate {
                 router: Some(Some(ids.router)),
@@ -262,6 +263,7 @@ pub async fn deploy(
                 btc_network: Some(btc_network),
                 ecdsa_key_name: Some(key_name.into()),
                 btc_min_confirmations: if local { Some(1) } else { None },
+                ..Default::default()
             }),
             RouterArg::Init(if local {
                 local_router_config(ids.registry, ids.escrow)

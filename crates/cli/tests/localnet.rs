@@ -208,7 +208,7 @@ async fn accounts_and_miners_on_a_local_network() {
         too_much.contains("escrow.bond refused: InsufficientFunds { available: 150000 }"),
         "{too_much}"
     );
-    let w = account::withdraw_ckbtc(&m, 10_000, types::Account::of(m.principal))
+    let w = account::withdraw_ckbtc(&m, 10_000, types::Account::from(m.principal))
         .await
         .unwrap();
     assert_eq!((w.amount, w.ledger_fee), (10_000, deploy::CKBTC_FEE));

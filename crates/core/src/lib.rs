@@ -19,6 +19,10 @@
 //! * [`matching`] — the router's miner-matching index: eligible miners by
 //!   workload, price and GPU memory, a seeded score-weighted pick with
 //!   distinct owners, in a bounded number of steps.
+//! * [`escrow`] — the escrow's candid types (configuration, holds,
+//!   settlements, slashes, one error per endpoint, audit events).
+//! * [`ledger`] — the ICRC ledger's install argument (the ICRC standard
+//!   types themselves come from `icrc-ledger-types`).
 //! * [`router`] — the router's candid types (job requests, tiers, views,
 //!   errors, configuration) and the pricing units.
 //! * [`stable`] — [`stable::Cbor`], how canisters keep values in stable structures.
@@ -29,7 +33,9 @@ pub mod api;
 pub mod challenge;
 pub mod digest;
 pub mod encoding;
+pub mod escrow;
 pub mod http;
+pub mod ledger;
 pub mod matching;
 pub mod merkle;
 pub mod prng;

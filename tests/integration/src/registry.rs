@@ -6,7 +6,7 @@ use candid::Principal;
 use ic_management_canister_types::HttpRequestResult;
 use localnet::{Config as NetConfig, LocalNet, OutcallMode};
 use std::path::PathBuf;
-pub use tensormine_registry::types::*;
+pub use tensormine_core::registry::*;
 
 /// Overrides where the registry Wasm is read from.
 pub const REGISTRY_WASM_ENV: &str = "REGISTRY_WASM";

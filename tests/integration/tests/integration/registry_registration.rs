@@ -352,7 +352,7 @@ fn probes_move_miners_online_offline_and_upgrade_keeps_everything() {
             c,
             stranger(),
             "http_request",
-            encode((tensormine_registry::metrics::HttpRequest {
+            encode((tensormine_core::http::HttpRequest {
                 method: "GET".into(),
                 url: "/metrics".into(),
                 headers: vec![],
@@ -360,7 +360,7 @@ fn probes_move_miners_online_offline_and_upgrade_keeps_everything() {
             },)),
         )
         .unwrap();
-    let (resp,): (tensormine_registry::metrics::HttpResponse,) =
+    let (resp,): (tensormine_core::http::HttpResponse,) =
         candid::decode_args(&metrics).unwrap();
     let text = String::from_utf8(resp.body.into_vec()).unwrap();
     assert!(text.contains("registry_miners 3"), "{text}");

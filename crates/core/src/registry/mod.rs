@@ -4,6 +4,9 @@
 //! reputation evidence, change-feed entries, the field limits, and the
 //! reputation score. Candid types; no I/O.
 
+mod canister;
+pub use canister::*;
+
 use candid::{CandidType, Principal};
 use serde::{Deserialize, Serialize};
 
