@@ -143,14 +143,14 @@ impl Chain {
             .flatten()
             .filter_map(|outpoint| {
                 let record = &self.outputs[outpoint];
-                record.unspent_at(height).then(|| ChainUtxo {
+                record.unspent_at(height).then_some(ChainUtxo {
                     outpoint: *outpoint,
                     value: record.txout.value,
                     height: record.height,
                 })
             })
             .collect();
-        utxos.sort_by(|a, b| utxo_order(a).cmp(&utxo_order(b)));
+        utxos.sort_by_key(utxo_order);
         utxos
     }
 
