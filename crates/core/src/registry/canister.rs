@@ -111,7 +111,7 @@ pub enum ProfileError {
 }
 
 /// `register_miner` errors.
-#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(CandidType, Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub enum RegisterError {
     AnonymousCaller,
     ReadOnly,
@@ -127,7 +127,7 @@ pub enum RegisterError {
 }
 
 /// `update_miner` errors.
-#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(CandidType, Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub enum UpdateError {
     AnonymousCaller,
     ReadOnly,
@@ -209,4 +209,33 @@ pub struct Totals {
     pub gpus: u64,
     pub gpu_memory_bytes: u128,
     pub last_seq: u64,
+}
+
+// Debug by hand: principals in their text form, not as byte arrays (the CLI
+// prints these errors to users).
+impl std::fmt::Debug for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterError::ReadOnly => write!(f, "ReadOnly"),
+            RegisterError::WorkerInUse { by } => write!(f, "WorkerInUse {{ by: {by} }}"),
+            RegisterError::InvalidProfile(p) => write!(f, "InvalidProfile({p:?})"),
+            RegisterError::AlreadyRegistered => write!(f, "AlreadyRegistered"),
+            RegisterError::RegistryFull { max_miners } => {
+                write!(f, "RegistryFull {{ max_miners: {max_miners} }}")
+            }
+            RegisterError::AnonymousCaller => write!(f, "AnonymousCaller"),
+        }
+    }
+}
+
+impl std::fmt::Debug for UpdateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateError::NotRegistered => write!(f, "NotRegistered"),
+            UpdateError::ReadOnly => write!(f, "ReadOnly"),
+            UpdateError::WorkerInUse { by } => write!(f, "WorkerInUse {{ by: {by} }}"),
+            UpdateError::InvalidProfile(p) => write!(f, "InvalidProfile({p:?})"),
+            UpdateError::AnonymousCaller => write!(f, "AnonymousCaller"),
+        }
+    }
 }
