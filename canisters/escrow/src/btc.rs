@@ -1,7 +1,7 @@
 //! Native BTC: deposit addresses derived from the escrow's threshold ECDSA
 //! key, deposits credited once per UTXO, and payouts batched into
 //! transactions signed with `sign_with_ecdsa` (logic in `tensormine-bitcoin`,
-//! state changes in [`crate::btc_state`]).
+//! state changes in [`crate::state::btc`]).
 //!
 //! Ordering rules that keep every satoshi counted once:
 //! - a payout is debited in `withdraw_btc` itself (no `await` at all);
@@ -16,9 +16,9 @@
 //! reaches the recipient, as with the ckBTC minter); change too small to keep
 //! goes to the fee and is paid by the treasury.
 
-use crate::btc_state::{utxo_info, Batch, DepositOutcome, PoolUtxo};
-use crate::guard::PrincipalGuard;
+use crate::guard::{Guard, Task};
 use crate::runtime::{Runtime, UtxoFilter};
+use crate::state::btc::{utxo_info, Batch, DepositOutcome, PoolUtxo};
 use crate::state::{mutate_state, read_state};
 use crate::types::*;
 use candid::Principal;
@@ -122,7 +122,8 @@ pub async fn update_balance<R: Runtime>(rt: &R) -> Result<BtcBalanceUpdate, BtcB
     if read_state(|s| s.config().read_only) {
         return Err(BtcBalanceError::ReadOnly);
     }
-    let _guard = PrincipalGuard::new(owner).ok_or(BtcBalanceError::AlreadyProcessing)?;
+    let _guard =
+        Guard::new(Task::Principal(owner)).map_err(|_| BtcBalanceError::AlreadyProcessing)?;
     let key = canister_key(rt)
         .await
         .map_err(|message| BtcBalanceError::KeyUnavailable { message })?;
@@ -186,7 +187,8 @@ pub fn withdraw<R: Runtime>(
             min: config.btc_min_withdrawal,
         });
     }
-    let _guard = PrincipalGuard::new(caller).ok_or(BtcWithdrawError::AlreadyProcessing)?;
+    let _guard =
+        Guard::new(Task::Principal(caller)).map_err(|_| BtcWithdrawError::AlreadyProcessing)?;
     mutate_state(|s| s.request_btc_payout(caller, parsed.encode(net), amount, rt.time()))
         .map_err(|available| BtcWithdrawError::InsufficientFunds { available })
 }
@@ -196,7 +198,7 @@ pub fn withdraw<R: Runtime>(
 /// One round: finalise confirmed batches, resume or bump unconfirmed ones,
 /// build a new batch when due, check watched deposit addresses.
 pub async fn round<R: Runtime>(rt: &R) {
-    let Some(_guard) = crate::guard::BtcRoundGuard::new() else {
+    let Ok(_guard) = Guard::new(Task::BtcRound) else {
         return;
     };
     if !read_state(|s| s.btc_batches.is_empty()) {
@@ -560,7 +562,7 @@ async fn scan_watched<R: Runtime>(rt: &R) {
         return;
     };
     for owner in due {
-        let Some(_guard) = PrincipalGuard::new(owner) else {
+        let Ok(_guard) = Guard::new(Task::Principal(owner)) else {
             continue;
         };
         if credit_deposits(rt, owner, &key).await.is_err() {

@@ -14,7 +14,7 @@
 //! escrow's account, so the escrow's ledger balance moves by exactly the
 //! booked amounts.
 
-use crate::guard::{OpGuard, PrincipalGuard, ReconcileGuard};
+use crate::guard::{Guard, Task};
 use crate::runtime::{block_index, sats, CallError, LedgerReply, Runtime};
 use crate::state::{mutate_state, read_state};
 use crate::types::*;
@@ -254,9 +254,9 @@ pub async fn deposit<R: Runtime>(rt: &R, amount: Sats) -> Result<DepositReceipt,
             min: config.min_deposit.max(1),
         });
     }
-    let _busy = PrincipalGuard::new(owner).ok_or(DepositError::AlreadyProcessing)?;
+    let _busy = Guard::new(Task::Principal(owner)).map_err(|_| DepositError::AlreadyProcessing)?;
     let op = mutate_state(|s| s.start_deposit(owner, amount, config.ckbtc_fee, rt.time()));
-    let _in_flight = OpGuard::new(op.id).expect("a new op id is not in flight");
+    let _in_flight = Guard::new(Task::LedgerOp(op.id)).expect("a new op id is not in flight");
     let outcome = call_ledger(rt, ledger, &op, true).await;
     settle(&op, &outcome, rt.time());
     match outcome {
@@ -325,11 +325,12 @@ async fn withdraw_from<R: Runtime>(
         Source::Account(p) => *p,
         Source::Treasury => Principal::management_canister(),
     };
-    let _busy = PrincipalGuard::new(busy_key).ok_or(WithdrawError::AlreadyProcessing)?;
+    let _busy =
+        Guard::new(Task::Principal(busy_key)).map_err(|_| WithdrawError::AlreadyProcessing)?;
     let fee = config.ckbtc_fee;
     let op = mutate_state(|s| s.start_withdrawal(source, to, amount, fee, rt.time()))
         .map_err(|available| WithdrawError::InsufficientFunds { available })?;
-    let _in_flight = OpGuard::new(op.id).expect("a new op id is not in flight");
+    let _in_flight = Guard::new(Task::LedgerOp(op.id)).expect("a new op id is not in flight");
     let outcome = call_ledger(rt, ledger, &op, true).await;
     settle(&op, &outcome, rt.time());
     match outcome {
@@ -349,14 +350,14 @@ async fn withdraw_from<R: Runtime>(
 /// upgrade: all of them), with its original arguments.
 pub async fn reconcile<R: Runtime>(rt: &R) -> ReconcileReport {
     let mut report = ReconcileReport::default();
-    let Some(_round) = ReconcileGuard::new() else {
+    let Ok(_round) = Guard::new(Task::Reconcile) else {
         return report;
     };
     let Some(ledger) = read_state(|s| s.config().ckbtc_ledger) else {
         return report;
     };
     for op in retryable_ops() {
-        let Some(_in_flight) = OpGuard::new(op.id) else {
+        let Ok(_in_flight) = Guard::new(Task::LedgerOp(op.id)) else {
             continue;
         };
         let op = mutate_state(|s| {
@@ -384,7 +385,8 @@ fn retryable_ops() -> Vec<LedgerOp> {
             .iter()
             .map(|e| e.value().0)
             .filter(|op| {
-                op.status != LedgerOpStatus::NeedsReview && !s.ops_in_flight.contains(&op.id)
+                op.status != LedgerOpStatus::NeedsReview
+                    && !s.running.contains(&Task::LedgerOp(op.id))
             })
             .collect()
     })

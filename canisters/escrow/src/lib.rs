@@ -1,18 +1,17 @@
 //! # tensormine escrow canister
 //!
 //! The only canister that holds value. Endpoints only; the logic is in the
-//! modules: [`state`] (accounts, holds, bonds, ledger ops, totals, the
-//! conservation invariant — all in stable memory) and [`memory`], [`api`]
-//! (router and miner endpoints: authorization, idempotency), [`ledger`]
-//! (ckBTC deposits, withdrawals, reconciliation), [`events`] (the stable
-//! event log and its replay), [`guard`], [`lifecycle`] (install, upgrade,
+//! modules: [`state`] (accounts, holds, bonds, ledger ops, BTC pool and
+//! batches, totals, the event log and its replay, the conservation
+//! invariant — all in stable memory) and [`memory`], [`api`] (router and
+//! miner endpoints: authorization, idempotency), [`ledger`] (ckBTC
+//! deposits, withdrawals, reconciliation), [`btc`] (native BTC deposits and
+//! payouts), [`guard`], [`lifecycle`] (install, upgrade,
 //! configuration, timer), [`metrics`], and [`runtime`] (all I/O behind a
 //! trait). Interface: `candid/escrow.did`; rules: `docs/escrow.md`.
 
 pub mod api;
 pub mod btc;
-pub mod btc_state;
-pub mod events;
 pub mod guard;
 pub mod ledger;
 pub mod lifecycle;
@@ -23,11 +22,11 @@ pub mod state;
 pub mod types;
 
 use candid::Principal;
-use events::Event;
 use ic_cdk::{init, post_upgrade, query, update};
 use metrics::{HttpRequest, HttpResponse};
 use runtime::IcRuntime;
 use state::read_state;
+use types::Event;
 use types::*;
 
 /// Most events returned by one `get_events` call.

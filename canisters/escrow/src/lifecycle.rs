@@ -1,11 +1,12 @@
 //! init / post_upgrade / configuration, and the reconciliation timer.
 
-use crate::events::EventKind;
 use crate::runtime::{IcRuntime, Runtime};
 use crate::state::{mutate_state, read_state};
+use crate::types::EventKind;
 use crate::types::*;
 use std::cell::RefCell;
 use std::time::Duration;
+use tensormine_core::config_update::require;
 
 thread_local! {
     static TIMER: RefCell<Option<ic_cdk_timers::TimerId>> = const { RefCell::new(None) };
@@ -13,7 +14,7 @@ thread_local! {
 
 /// Applies an update to a configuration, checking bounds.
 pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
-    let ConfigUpdate {
+    tensormine_core::apply_update!(u => c; ConfigUpdate {
         router,
         ckbtc_ledger,
         fee_account,
@@ -35,43 +36,21 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
         btc_resubmit_after_secs,
         btc_watch_secs,
         btc_watch_per_round,
-    } = u;
-    set(&mut c.router, router);
-    set(&mut c.ckbtc_ledger, ckbtc_ledger);
-    set(&mut c.fee_account, fee_account);
-    set(&mut c.ckbtc_fee, ckbtc_fee);
-    set(&mut c.min_deposit, min_deposit);
-    set(&mut c.min_withdrawal, min_withdrawal);
-    set(&mut c.min_bond, min_bond);
-    set(&mut c.unbond_delay_secs, unbond_delay_secs);
-    set(&mut c.reconcile_interval_secs, reconcile_interval_secs);
-    set(&mut c.max_payees, max_payees);
-    set(&mut c.btc_network, btc_network);
-    set(&mut c.read_only, read_only);
-    set(&mut c.ecdsa_key_name, ecdsa_key_name);
-    set(&mut c.btc_min_confirmations, btc_min_confirmations);
-    set(&mut c.btc_min_deposit, btc_min_deposit);
-    set(&mut c.btc_min_withdrawal, btc_min_withdrawal);
-    set(&mut c.btc_batch_min_requests, btc_batch_min_requests);
-    set(&mut c.btc_batch_max_wait_secs, btc_batch_max_wait_secs);
-    set(&mut c.btc_resubmit_after_secs, btc_resubmit_after_secs);
-    set(&mut c.btc_watch_secs, btc_watch_secs);
-    set(&mut c.btc_watch_per_round, btc_watch_per_round);
-    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-    check(
+    });
+    require(
         c.min_withdrawal > c.ckbtc_fee,
         "min_withdrawal must exceed ckbtc_fee (the recipient gets amount − fee)",
     )?;
-    check(c.min_deposit >= 1, "min_deposit must be at least 1")?;
-    check(
+    require(c.min_deposit >= 1, "min_deposit must be at least 1")?;
+    require(
         (1..=86_400).contains(&c.reconcile_interval_secs),
         "reconcile_interval_secs must be 1..=86400",
     )?;
-    check(
+    require(
         (1..=1_000).contains(&c.max_payees),
         "max_payees must be 1..=1000",
     )?;
-    check(
+    require(
         c.unbond_delay_secs <= 365 * 86_400,
         "unbond_delay_secs must be at most a year",
     )?;
@@ -80,35 +59,34 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
 }
 
 fn check_btc(c: &Config) -> Result<(), String> {
-    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-    check(
+    require(
         ["dfx_test_key", "test_key_1", "key_1"].contains(&c.ecdsa_key_name.as_str()),
         "ecdsa_key_name must be dfx_test_key, test_key_1 or key_1",
     )?;
-    check(
+    require(
         (1..=144).contains(&c.btc_min_confirmations),
         "btc_min_confirmations must be 1..=144",
     )?;
-    check(c.btc_min_deposit >= 1, "btc_min_deposit must be at least 1")?;
+    require(c.btc_min_deposit >= 1, "btc_min_deposit must be at least 1")?;
     // Above the largest dust threshold (P2PKH, 546), so a lone payout can
     // carry a fee share.
-    check(
+    require(
         c.btc_min_withdrawal > 546,
         "btc_min_withdrawal must exceed 546 sat (the largest dust threshold)",
     )?;
-    check(
+    require(
         (1..=100).contains(&c.btc_batch_min_requests),
         "btc_batch_min_requests must be 1..=100",
     )?;
-    check(
+    require(
         c.btc_batch_max_wait_secs <= 86_400,
         "btc_batch_max_wait_secs must be at most a day",
     )?;
-    check(
+    require(
         (60..=7 * 86_400).contains(&c.btc_resubmit_after_secs),
         "btc_resubmit_after_secs must be 60..=604800",
     )?;
-    check(
+    require(
         (1..=1_000).contains(&c.btc_watch_per_round),
         "btc_watch_per_round must be 1..=1000",
     )
@@ -135,12 +113,6 @@ fn check_key_name(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *slot = v;
-    }
-}
-
 pub fn init(arg: Option<EscrowArg>) {
     let update = match arg {
         None => ConfigUpdate::default(),
@@ -148,10 +120,8 @@ pub fn init(arg: Option<EscrowArg>) {
         Some(EscrowArg::Upgrade(_)) => ic_cdk::trap("install needs EscrowArg::Init"),
     };
     let config = apply_update(Config::default(), update).unwrap_or_else(|e| ic_cdk::trap(e));
-    let now = IcRuntime.time();
-    mutate_state(|s| {
-        s.set_config(config.clone());
-        s.record(now, EventKind::Init { config });
+    commit_config(IcRuntime.time(), config, |config| EventKind::Init {
+        config,
     });
     arm_timer();
 }
@@ -165,13 +135,11 @@ pub fn post_upgrade(arg: Option<EscrowArg>) {
         Some(EscrowArg::Upgrade(Some(u))) => u,
         Some(EscrowArg::Init(_)) => ic_cdk::trap("upgrade needs EscrowArg::Upgrade"),
     };
-    let now = IcRuntime.time();
     let config = apply_update(read_state(|s| s.config()), update)
         .and_then(|c| check_key_name(&c).map(|()| c))
         .unwrap_or_else(|e| ic_cdk::trap(e));
-    mutate_state(|s| {
-        s.set_config(config.clone());
-        s.record(now, EventKind::Upgrade { config });
+    commit_config(IcRuntime.time(), config, |config| EventKind::Upgrade {
+        config,
     });
     arm_timer();
 }
@@ -185,17 +153,20 @@ pub fn set_config<R: Runtime>(rt: &R, update: ConfigUpdate) -> Result<Config, Co
     let config = apply_update(read_state(|s| s.config()), update)
         .and_then(|c| check_key_name(&c).map(|()| c))
         .map_err(|reason| ConfigError::Invalid { reason })?;
-    mutate_state(|s| {
-        s.set_config(config.clone());
-        s.record(
-            rt.time(),
-            EventKind::ConfigChanged {
-                by: caller,
-                config: config.clone(),
-            },
-        );
+    commit_config(rt.time(), config.clone(), |config| {
+        EventKind::ConfigChanged { by: caller, config }
     });
     Ok(config)
+}
+
+/// Stores `config` and logs the event that carries it: the one place a
+/// configuration is written (timers are re-armed from it by [`arm_timer`],
+/// called by the install/upgrade hooks and the `set_config` endpoint).
+fn commit_config(now: u64, config: Config, event: impl FnOnce(Config) -> EventKind) {
+    mutate_state(|s| {
+        s.set_config(config.clone());
+        s.record(now, event(config));
+    });
 }
 
 /// (Re-)arms the reconciliation timer from the configuration.

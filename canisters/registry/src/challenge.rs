@@ -5,16 +5,16 @@
 //! `tensormine_core` (Merkle paths, Freivalds, recomputed rows). A pass
 //! records `2·n³ / elapsed` FLOP/s as a lower bound; a failure suspends.
 
-use crate::guard::{ChallengeGuard, ChallengeRoundGuard};
+use crate::guard::{Guard, Task};
 use crate::runtime::{Outcall, OutcallResponse, Runtime, Transform};
 use crate::state::{mutate_state, read_state, EventKind, State};
 use crate::types::*;
 use candid::Principal;
+use tensormine_core::api::JobSpec;
 use tensormine_core::api::{
     challenge_response_size, CapabilityChallenge, CapabilityCommitment, ChallengeRequest,
     ChallengeResponse,
 };
-use tensormine_core::api::JobSpec;
 use tensormine_core::challenge::{check_matmul_answer, r_seed, sample_rows};
 use tensormine_core::{signing, Digest32};
 
@@ -93,12 +93,17 @@ pub fn check_answer(
     let JobSpec::Matmul(spec) = challenge.spec() else {
         unreachable!("a capability challenge is a matmul")
     };
-    check_matmul_answer(&spec, &commitment.result.commitment.merkle_root, request, &a)
+    check_matmul_answer(
+        &spec,
+        &commitment.result.commitment.merkle_root,
+        request,
+        &a,
+    )
 }
 
 /// Runs the whole challenge against one miner; `Err` when it could not run.
 pub async fn run<R: Runtime>(rt: &R, p: Principal) -> Result<Capability, ChallengeError> {
-    let _guard = ChallengeGuard::new(p).ok_or(ChallengeError::AlreadyRunning)?;
+    let _guard = Guard::new(Task::Challenge(p)).map_err(|_| ChallengeError::AlreadyRunning)?;
     let miner = read_state(|s| s.miner(&p)).ok_or(ChallengeError::NotRegistered)?;
     let config = read_state(|s| s.config());
     let key = miner.profile.worker_public_key.clone();
@@ -259,7 +264,7 @@ pub fn apply(
 
 /// One round: starts the challenges that are due (bounded per round).
 pub async fn challenge_round<R: Runtime>(rt: &R) {
-    let Some(_round) = ChallengeRoundGuard::new() else {
+    let Ok(_round) = Guard::new(Task::ChallengeRound) else {
         return;
     };
     let config = read_state(|s| s.config());
@@ -271,7 +276,7 @@ pub async fn challenge_round<R: Runtime>(rt: &R) {
         s.challenge_due
             .iter()
             .take_while(|(at, _)| *at <= now)
-            .filter(|(_, p)| !s.challenges_in_flight.contains(p))
+            .filter(|(_, p)| !s.running.contains(&Task::Challenge(*p)))
             .take(config.challenges_per_round as usize)
             .map(|(_, p)| *p)
             .collect()

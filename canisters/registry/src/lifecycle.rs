@@ -6,6 +6,7 @@ use crate::types::*;
 use candid::Principal;
 use std::cell::RefCell;
 use std::time::Duration;
+use tensormine_core::config_update::require;
 
 thread_local! {
     static TIMERS: RefCell<Vec<ic_cdk_timers::TimerId>> = const { RefCell::new(Vec::new()) };
@@ -13,96 +14,65 @@ thread_local! {
 
 /// Applies an update to a configuration, checking bounds.
 pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
-    if let Some(v) = u.router {
-        c.router = v;
-    }
-    if let Some(v) = u.btc_network {
-        c.btc_network = v;
-    }
-    if let Some(v) = u.local {
-        c.local = v;
-    }
-    if let Some(v) = u.read_only {
-        c.read_only = v;
-    }
-    if let Some(v) = u.probe_interval_secs {
-        c.probe_interval_secs = v;
-    }
-    if let Some(v) = u.probes_per_round {
-        c.probes_per_round = v;
-    }
-    if let Some(v) = u.offline_after_failures {
-        c.offline_after_failures = v;
-    }
-    if let Some(v) = u.health_max_response_bytes {
-        c.health_max_response_bytes = v;
-    }
-    if let Some(v) = u.challenge_interval_secs {
-        c.challenge_interval_secs = v;
-    }
-    if let Some(v) = u.challenge_round_secs {
-        c.challenge_round_secs = v;
-    }
-    if let Some(v) = u.challenges_per_round {
-        c.challenges_per_round = v;
-    }
-    if let Some(v) = u.challenge_n {
-        c.challenge_n = v;
-    }
-    if let Some(v) = u.challenge_rows {
-        c.challenge_rows = v;
-    }
-    if let Some(v) = u.challenge_deadline_ms {
-        c.challenge_deadline_ms = v;
-    }
-    if let Some(v) = u.challenge_cooldown_secs {
-        c.challenge_cooldown_secs = v;
-    }
-    if let Some(v) = u.max_miners {
-        c.max_miners = v;
-    }
-    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-    check(
+    tensormine_core::apply_update!(u => c; ConfigUpdate {
+        router,
+        btc_network,
+        local,
+        read_only,
+        probe_interval_secs,
+        probes_per_round,
+        offline_after_failures,
+        health_max_response_bytes,
+        challenge_interval_secs,
+        challenge_round_secs,
+        challenges_per_round,
+        challenge_n,
+        challenge_rows,
+        challenge_deadline_ms,
+        challenge_cooldown_secs,
+        max_miners,
+    });
+    require(
         (1..=86_400).contains(&c.probe_interval_secs),
         "probe_interval_secs must be 1..=86400",
     )?;
-    check(
+    require(
         (1..=1_000).contains(&c.probes_per_round),
         "probes_per_round must be 1..=1000",
     )?;
-    check(
+    require(
         (1..=100).contains(&c.offline_after_failures),
         "offline_after_failures must be 1..=100",
     )?;
-    check(
+    require(
         (512..=65_536).contains(&c.health_max_response_bytes),
         "health_max_response_bytes must be 512..=65536",
     )?;
-    check(
+    require(
         c.challenge_interval_secs >= 60,
         "challenge_interval_secs must be at least 60",
     )?;
-    check(
+    require(
         (1..=86_400).contains(&c.challenge_round_secs),
         "challenge_round_secs must be 1..=86400",
     )?;
-    check(
+    require(
         (1..=16).contains(&c.challenges_per_round),
         "challenges_per_round must be 1..=16",
     )?;
-    check(
+    require(
         (8..=2048).contains(&c.challenge_n),
         "challenge_n must be 8..=2048",
     )?;
-    check(
+    require(
         (1..=300).contains(&c.challenge_rows),
         "challenge_rows must be 1..=300",
     )?;
-    check(
+    require(
         (1..=600_000).contains(&c.challenge_deadline_ms),
         "challenge_deadline_ms must be 1..=600000",
     )?;
-    check(
+    require(
         c.max_miners <= 1_000_000,
         "max_miners must be at most 1000000",
     )?;
@@ -116,12 +86,7 @@ pub fn init(arg: Option<RegistryArg>) {
         Some(RegistryArg::Upgrade(_)) => ic_cdk::trap("install needs RegistryArg::Init"),
     };
     let config = apply_update(Config::default(), update).unwrap_or_else(|e| ic_cdk::trap(e));
-    let now = ic_cdk::api::time();
-    mutate_state(|s| {
-        s.set_config(config.clone());
-        s.record(now, None, EventKind::Init { config });
-    });
-    arm_timers();
+    commit_config(config, |config| EventKind::Init { config });
 }
 
 pub fn post_upgrade(arg: Option<RegistryArg>) {
@@ -130,14 +95,9 @@ pub fn post_upgrade(arg: Option<RegistryArg>) {
         Some(RegistryArg::Upgrade(Some(u))) => u,
         Some(RegistryArg::Init(_)) => ic_cdk::trap("upgrade needs RegistryArg::Upgrade"),
     };
-    let now = ic_cdk::api::time();
-    mutate_state(|s| {
-        let config = apply_update(s.config(), update).unwrap_or_else(|e| ic_cdk::trap(e));
-        s.set_config(config.clone());
-        s.rebuild_indices();
-        s.record(now, None, EventKind::Upgrade { config });
-    });
-    arm_timers();
+    let config =
+        apply_update(read_state(|s| s.config()), update).unwrap_or_else(|e| ic_cdk::trap(e));
+    commit_config(config, |config| EventKind::Upgrade { config });
 }
 
 pub fn set_config(caller: Principal, update: ConfigUpdate) -> Result<Config, ConfigError> {
@@ -146,21 +106,24 @@ pub fn set_config(caller: Principal, update: ConfigUpdate) -> Result<Config, Con
     }
     let current = read_state(|s| s.config());
     let config = apply_update(current, update).map_err(|reason| ConfigError::Invalid { reason })?;
+    commit_config(config.clone(), |config| EventKind::ConfigChanged {
+        by: caller,
+        config,
+    });
+    Ok(config)
+}
+
+/// Stores `config`, rebuilds the indices that depend on it, logs the event
+/// that carries it and re-arms the timers from it: the one place a
+/// configuration takes effect.
+fn commit_config(config: Config, event: impl FnOnce(Config) -> EventKind) {
     let now = ic_cdk::api::time();
     mutate_state(|s| {
         s.set_config(config.clone());
         s.rebuild_indices();
-        s.record(
-            now,
-            None,
-            EventKind::ConfigChanged {
-                by: caller,
-                config: config.clone(),
-            },
-        );
+        s.record(now, None, event(config));
     });
     arm_timers();
-    Ok(config)
 }
 
 /// (Re-)arms the probe and challenge timers from the configuration.

@@ -163,7 +163,11 @@ pub fn list(request: ListRequest) -> ListPage {
         let mut miners = Vec::with_capacity(limit);
         let mut last = None;
         let mut exhausted = true;
-        for (scanned, (p, facts)) in s.filter_facts.range((from, std::ops::Bound::Unbounded)).enumerate() {
+        for (scanned, (p, facts)) in s
+            .filter_facts
+            .range((from, std::ops::Bound::Unbounded))
+            .enumerate()
+        {
             if miners.len() >= limit || scanned >= MAX_SCAN {
                 exhausted = false;
                 break;

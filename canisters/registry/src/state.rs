@@ -89,11 +89,22 @@ pub struct State {
     /// a filtered page scans this instead of decoding stable records.
     pub filter_facts: std::collections::BTreeMap<Principal, MinerFacts>,
     pub probe_cursor: Option<Principal>,
-    pub probe_round_running: bool,
-    pub challenge_round_running: bool,
-    pub probes_in_flight: BTreeSet<Principal>,
-    pub challenges_in_flight: BTreeSet<Principal>,
+    /// Tasks holding a [`crate::guard::Guard`].
+    pub running: BTreeSet<Task>,
     pub last_probe_round_instructions: u64,
+}
+
+/// What must not run twice at once (see [`crate::guard`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Task {
+    /// At most one probe round at a time.
+    ProbeRound,
+    /// At most one challenge round at a time.
+    ChallengeRound,
+    /// At most one probe per miner at a time.
+    Probe(Principal),
+    /// At most one challenge per miner at a time.
+    Challenge(Principal),
 }
 
 thread_local! {
@@ -156,10 +167,7 @@ impl State {
             challenge_due: BTreeSet::new(),
             filter_facts: std::collections::BTreeMap::new(),
             probe_cursor: None,
-            probe_round_running: false,
-            challenge_round_running: false,
-            probes_in_flight: BTreeSet::new(),
-            challenges_in_flight: BTreeSet::new(),
+            running: BTreeSet::new(),
             last_probe_round_instructions: 0,
         };
         state.rebuild_indices();

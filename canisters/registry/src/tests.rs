@@ -140,7 +140,10 @@ fn rows_are_distinct_and_in_range() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, (0..50).collect::<Vec<_>>());
-    assert_eq!(tensormine_core::challenge::sample_rows(&[3; 32], 1024, 16).len(), 16);
+    assert_eq!(
+        tensormine_core::challenge::sample_rows(&[3; 32], 1024, 16).len(),
+        16
+    );
 }
 
 #[test]

@@ -57,13 +57,20 @@ pub fn serve(
                 .min(MAX_LOG_LINES);
             response(200, "application/x-ndjson", logs(limit))
         }
-        _ => response(404, "text/plain", "not found: try /metrics or /logs\n".into()),
+        _ => response(
+            404,
+            "text/plain",
+            "not found: try /metrics or /logs\n".into(),
+        ),
     }
 }
 
 /// Appends one Prometheus gauge, with its HELP and TYPE lines, to `out`.
 pub fn write_gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
 }
 
 /// What every canister reports about itself, read from the system API by the caller.
@@ -76,9 +83,24 @@ pub struct CanisterGauges {
 /// Appends `<prefix>_stable_memory_bytes`, `<prefix>_heap_memory_bytes` and
 /// `<prefix>_cycle_balance`.
 pub fn write_canister_gauges(out: &mut String, prefix: &str, g: &CanisterGauges) {
-    write_gauge(out, &format!("{prefix}_stable_memory_bytes"), "Stable memory size.", g.stable_memory_bytes);
-    write_gauge(out, &format!("{prefix}_heap_memory_bytes"), "Heap size.", g.heap_memory_bytes);
-    write_gauge(out, &format!("{prefix}_cycle_balance"), "Cycle balance.", g.cycle_balance);
+    write_gauge(
+        out,
+        &format!("{prefix}_stable_memory_bytes"),
+        "Stable memory size.",
+        g.stable_memory_bytes,
+    );
+    write_gauge(
+        out,
+        &format!("{prefix}_heap_memory_bytes"),
+        "Heap size.",
+        g.heap_memory_bytes,
+    );
+    write_gauge(
+        out,
+        &format!("{prefix}_cycle_balance"),
+        "Cycle balance.",
+        g.cycle_balance,
+    );
 }
 
 #[cfg(test)]
@@ -109,13 +131,20 @@ mod tests {
     fn gauges_carry_help_and_type() {
         let mut out = String::new();
         write_gauge(&mut out, "x_total", "Things.", 3);
-        assert_eq!(out, "# HELP x_total Things.\n# TYPE x_total gauge\nx_total 3\n");
+        assert_eq!(
+            out,
+            "# HELP x_total Things.\n# TYPE x_total gauge\nx_total 3\n"
+        );
     }
 
     #[test]
     fn canister_gauges_are_prefixed() {
         let mut out = String::new();
-        let g = CanisterGauges { stable_memory_bytes: 65_536, heap_memory_bytes: 131_072, cycle_balance: 7 };
+        let g = CanisterGauges {
+            stable_memory_bytes: 65_536,
+            heap_memory_bytes: 131_072,
+            cycle_balance: 7,
+        };
         write_canister_gauges(&mut out, "reg", &g);
         assert!(out.contains("\nreg_stable_memory_bytes 65536\n"), "{out}");
         assert!(out.contains("\nreg_heap_memory_bytes 131072\n"), "{out}");

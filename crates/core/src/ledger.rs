@@ -5,10 +5,16 @@
 
 use candid::{CandidType, Deserialize, Nat};
 pub use icrc_ledger_types::icrc::generic_metadata_value::MetadataValue;
+pub use icrc_ledger_types::icrc::generic_value::ICRC3Value;
 pub use icrc_ledger_types::icrc1::account::Account;
+pub use icrc_ledger_types::icrc1::transfer::Memo;
 pub use icrc_ledger_types::icrc1::transfer::{TransferArg, TransferError};
+pub use icrc_ledger_types::icrc2::allowance::{Allowance, AllowanceArgs};
 pub use icrc_ledger_types::icrc2::approve::{ApproveArgs, ApproveError};
 pub use icrc_ledger_types::icrc2::transfer_from::{TransferFromArgs, TransferFromError};
+pub use icrc_ledger_types::icrc3::blocks::{
+    BlockWithId, GetBlocksRequest, GetBlocksResult, ICRC3DataCertificate,
+};
 
 /// The install/upgrade argument, shaped like DFINITY's ICRC ledger's
 /// `LedgerArg` so the same argument works for both (Candid ignores the

@@ -31,9 +31,11 @@
 
 pub mod api;
 pub mod challenge;
+pub mod config_update;
 pub mod digest;
 pub mod encoding;
 pub mod escrow;
+pub mod guard;
 pub mod http;
 pub mod ledger;
 pub mod matching;

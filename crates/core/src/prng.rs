@@ -85,8 +85,14 @@ mod tests {
         // RFC 7539 test vector A.1 #1, seen through step 3 of the spec.
         let mut out = [0f32; 2];
         fill_range(&[0; 32], 0, 0, &mut out);
-        assert_eq!(out[0], word_to_f32(u32::from_le_bytes([0x76, 0xb8, 0xe0, 0xad])));
-        assert_eq!(out[1], word_to_f32(u32::from_le_bytes([0xa0, 0xf1, 0x3d, 0x90])));
+        assert_eq!(
+            out[0],
+            word_to_f32(u32::from_le_bytes([0x76, 0xb8, 0xe0, 0xad]))
+        );
+        assert_eq!(
+            out[1],
+            word_to_f32(u32::from_le_bytes([0xa0, 0xf1, 0x3d, 0x90]))
+        );
     }
 
     #[test]

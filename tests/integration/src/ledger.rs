@@ -1,13 +1,13 @@
 //! The ICRC ledger (local ckBTC) on localnet: its Wasm, installation, and
-//! the standard's Candid types as a client writes them from ICRC-1/2/3
-//! (deliberately not the canister's own Rust types, so the tests also check
-//! that the wire interface is the standard's).
+//! typed calls. The ICRC-1/2/3 Candid types are DFINITY's `icrc-ledger-types`
+//! (what clients of the real ckBTC ledger use, re-exported by
+//! `tensormine_core::ledger`), so the tests check that the wire interface is
+//! the one real clients speak; the ICRC-3 hashes are recomputed here
+//! independently of that crate.
 
 use crate::{controller, encode};
-use candid::{CandidType, Deserialize, Int, Nat, Principal};
+use candid::{Nat, Principal};
 use localnet::LocalNet;
-use serde_bytes::ByteBuf;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Overrides where the ledger Wasm is read from.
@@ -76,100 +76,20 @@ pub fn install_ledger(net: &mut LocalNet, init: InitArgs) -> Principal {
     canister
 }
 
-#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Account {
-    pub owner: Principal,
-    pub subaccount: Option<[u8; 32]>,
-}
+pub use tensormine_core::ledger::{
+    Account, Allowance, AllowanceArgs, ApproveArgs, ApproveError, BlockWithId, GetBlocksRequest,
+    GetBlocksResult, ICRC3DataCertificate as DataCertificate, ICRC3Value as Value, InitArgs,
+    LedgerArg, Memo, MetadataValue, StandardRecord, TransferArg, TransferError, TransferFromArgs,
+    TransferFromError, UpgradeArgs,
+};
 
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub enum LedgerArg {
-    Init(InitArgs),
-    Upgrade(Option<UpgradeArgs>),
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct InitArgs {
-    pub minting_account: Account,
-    pub transfer_fee: Nat,
-    pub token_symbol: String,
-    pub token_name: String,
-    pub decimals: Option<u8>,
-    pub max_memo_length: Option<u16>,
-    pub metadata: Vec<(String, MetadataValue)>,
-    pub initial_balances: Vec<(Account, Nat)>,
-    pub max_transactions_in_window: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, Default)]
-pub struct UpgradeArgs {
-    pub token_symbol: Option<String>,
-    pub token_name: Option<String>,
-    pub transfer_fee: Option<Nat>,
-    pub metadata: Option<Vec<(String, MetadataValue)>>,
-    pub max_memo_length: Option<u16>,
-    pub max_transactions_in_window: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub enum MetadataValue {
-    Nat(Nat),
-    Int(Int),
-    Text(String),
-    Blob(ByteBuf),
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct StandardRecord {
-    pub name: String,
-    pub url: String,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct TransferArg {
-    pub from_subaccount: Option<[u8; 32]>,
-    pub to: Account,
-    pub amount: Nat,
-    pub fee: Option<Nat>,
-    pub memo: Option<ByteBuf>,
-    pub created_at_time: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub enum TransferError {
-    BadFee { expected_fee: Nat },
-    BadBurn { min_burn_amount: Nat },
-    InsufficientFunds { balance: Nat },
-    TooOld,
-    CreatedInFuture { ledger_time: u64 },
-    TemporarilyUnavailable,
-    Duplicate { duplicate_of: Nat },
-    GenericError { error_code: Nat, message: String },
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct ApproveArgs {
-    pub from_subaccount: Option<[u8; 32]>,
-    pub spender: Account,
-    pub amount: Nat,
-    pub expected_allowance: Option<Nat>,
-    pub expires_at: Option<u64>,
-    pub fee: Option<Nat>,
-    pub memo: Option<ByteBuf>,
-    pub created_at_time: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub enum ApproveError {
-    BadFee { expected_fee: Nat },
-    InsufficientFunds { balance: Nat },
-    AllowanceChanged { current_allowance: Nat },
-    Expired { ledger_time: u64 },
-    TooOld,
-    CreatedInFuture { ledger_time: u64 },
-    Duplicate { duplicate_of: Nat },
-    TemporarilyUnavailable,
-    GenericError { error_code: Nat, message: String },
+/// The field `key` of an ICRC-3 map value (`None` for a missing key or a
+/// value that is not a map).
+pub fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    match value {
+        Value::Map(map) => map.get(key),
+        _ => None,
+    }
 }
 
 /// A plain transfer: default subaccount, ledger's fee, no memo or time.
@@ -209,88 +129,6 @@ pub fn transfer_from_arg(from: Account, to: Account, amount: u64) -> TransferFro
         memo: None,
         created_at_time: None,
     }
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct TransferFromArgs {
-    pub spender_subaccount: Option<[u8; 32]>,
-    pub from: Account,
-    pub to: Account,
-    pub amount: Nat,
-    pub fee: Option<Nat>,
-    pub memo: Option<ByteBuf>,
-    pub created_at_time: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub enum TransferFromError {
-    BadFee { expected_fee: Nat },
-    BadBurn { min_burn_amount: Nat },
-    InsufficientFunds { balance: Nat },
-    InsufficientAllowance { allowance: Nat },
-    TooOld,
-    CreatedInFuture { ledger_time: u64 },
-    Duplicate { duplicate_of: Nat },
-    TemporarilyUnavailable,
-    GenericError { error_code: Nat, message: String },
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct AllowanceArgs {
-    pub account: Account,
-    pub spender: Account,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Allowance {
-    pub allowance: Nat,
-    pub expires_at: Option<u64>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct GetBlocksArgs {
-    pub start: Nat,
-    pub length: Nat,
-}
-
-/// ICRC-3's `Value`.
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    Blob(ByteBuf),
-    Text(String),
-    Nat(Nat),
-    Int(Int),
-    Array(Vec<Value>),
-    Map(BTreeMap<String, Value>),
-}
-
-impl Value {
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        match self {
-            Value::Map(map) => map.get(key),
-            _ => None,
-        }
-    }
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct BlockWithId {
-    pub id: Nat,
-    pub block: Value,
-}
-
-/// `archived_blocks` is decoded as a count only: this ledger never archives.
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct GetBlocksResult {
-    pub log_length: Nat,
-    pub blocks: Vec<BlockWithId>,
-    pub archived_blocks: Vec<candid::Reserved>,
-}
-
-#[derive(CandidType, Deserialize, Clone, Debug)]
-pub struct DataCertificate {
-    pub certificate: ByteBuf,
-    pub hash_tree: ByteBuf,
 }
 
 /// Typed calls on one ledger, for brevity in tests.
@@ -350,7 +188,7 @@ impl Ledger<'_> {
     }
 
     pub fn blocks(&mut self, start: u64, length: u64) -> GetBlocksResult {
-        let args = vec![GetBlocksArgs {
+        let args = vec![GetBlocksRequest {
             start: Nat::from(start),
             length: Nat::from(length),
         }];

@@ -6,9 +6,9 @@
 use super::fake::*;
 use super::fake_btc::{parse_tx, verify_witness};
 use super::money::snapshot;
-use crate::btc_state::Batch;
-use crate::events::EventKind;
+use crate::state::btc::Batch;
 use crate::state::{install_state, read_state, State};
+use crate::types::EventKind;
 use crate::types::*;
 use candid::Principal;
 use ic_stable_structures::DefaultMemoryImpl;

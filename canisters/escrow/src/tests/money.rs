@@ -3,8 +3,8 @@
 
 use super::fake::*;
 use crate::api;
-use crate::events::replay;
-use crate::guard::PrincipalGuard;
+use crate::guard::{Guard, Task};
+use crate::state::eventlog::replay;
 use crate::state::{install_state, mutate_state, read_state, State};
 use crate::types::*;
 use ic_stable_structures::DefaultMemoryImpl;
@@ -252,7 +252,7 @@ fn one_deposit_or_withdrawal_per_principal_at_a_time() {
     let rt = setup();
     let alice = user(1);
     rt.fund(alice, 10_010);
-    let busy = PrincipalGuard::new(alice).unwrap();
+    let busy = Guard::new(Task::Principal(alice)).unwrap();
     assert_eq!(
         rt.deposit(alice, 1_000),
         Err(DepositError::AlreadyProcessing)
@@ -263,10 +263,7 @@ fn one_deposit_or_withdrawal_per_principal_at_a_time() {
     );
     drop(busy);
     rt.deposit(alice, 1_000).unwrap();
-    assert!(
-        read_state(|s| s.principals_busy.is_empty()),
-        "released on drop"
-    );
+    assert!(read_state(|s| s.running.is_empty()), "released on drop");
 }
 
 /// alice deposits 10 000 and the router holds 6 000 of it for `job`.

@@ -2,7 +2,7 @@
 //! of miners per round (round-robin), with a tight `max_response_bytes` and
 //! a transform that drops headers and zeroes the varying `load`.
 
-use crate::guard::{ProbeGuard, ProbeRoundGuard};
+use crate::guard::{Guard, Task};
 use crate::runtime::{Outcall, OutcallResponse, Runtime, Transform};
 use crate::state::{mutate_state, read_state, EventKind, State};
 use crate::types::*;
@@ -129,7 +129,7 @@ pub fn next_batch(s: &mut State, n: usize) -> Vec<(Principal, String, Vec<u8>)> 
 
 /// One round: probes up to `probes_per_round` miners concurrently.
 pub async fn probe_round<R: Runtime>(rt: &R) {
-    let Some(_round) = ProbeRoundGuard::new() else {
+    let Ok(_round) = Guard::new(Task::ProbeRound) else {
         return;
     };
     let config = read_state(|s| s.config());
@@ -145,7 +145,7 @@ pub async fn probe_round<R: Runtime>(rt: &R) {
 }
 
 async fn probe_one<R: Runtime>(rt: &R, p: Principal, endpoint: String, key: Vec<u8>, max: u64) {
-    let Some(_guard) = ProbeGuard::new(p) else {
+    let Ok(_guard) = Guard::new(Task::Probe(p)) else {
         return;
     };
     let answer = rt

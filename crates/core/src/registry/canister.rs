@@ -162,7 +162,6 @@ pub enum ChallengeError {
     Superseded,
 }
 
-
 /// `report_job_outcome` errors.
 #[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum ReportError {

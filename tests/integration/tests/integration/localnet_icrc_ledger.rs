@@ -136,7 +136,7 @@ fn transfers_return_block_indices_and_the_standard_errors() {
     assert_eq!(ledger.balance(user(3)), Nat::from(0u8));
 
     let long_memo = TransferArg {
-        memo: Some(ByteBuf::from(vec![1; 33])),
+        memo: Some(Memo::from(vec![1; 33])),
         ..transfer_arg(user(2), 1)
     };
     let reject = expect_reject(ledger.net.update_call(
@@ -152,7 +152,7 @@ fn transfers_return_block_indices_and_the_standard_errors() {
     );
     assert!(reject.reject_message.contains("memo"), "{reject}");
     let memo_32 = TransferArg {
-        memo: Some(ByteBuf::from(vec![1; 32])),
+        memo: Some(Memo::from(vec![1; 32])),
         ..transfer_arg(user(2), 1)
     };
     assert_eq!(ledger.transfer(u1, memo_32), Ok(Nat::from(5u8)));
@@ -350,14 +350,14 @@ fn blocks_chain_by_phash_and_the_tip_is_certified() {
     assert_eq!(result.log_length, Nat::from(4u8));
     assert!(result.archived_blocks.is_empty());
     let blocks: Vec<Value> = result.blocks.into_iter().map(|b| b.block).collect();
-    assert_eq!(blocks[0].get("phash"), None);
+    assert_eq!(field(&blocks[0], "phash"), None);
     for pair in blocks.windows(2) {
         let parent = ByteBuf::from(icrc3_hash(&pair[0]).to_vec());
-        assert_eq!(pair[1].get("phash"), Some(&Value::Blob(parent)));
+        assert_eq!(field(&pair[1], "phash"), Some(&Value::Blob(parent)));
     }
     let ops: Vec<&Value> = blocks
         .iter()
-        .map(|b| b.get("tx").and_then(|tx| tx.get("op")).unwrap())
+        .map(|b| field(b, "tx").and_then(|tx| field(tx, "op")).unwrap())
         .collect();
     let texts: Vec<Value> = ["mint", "xfer", "approve", "xfer"]
         .iter()

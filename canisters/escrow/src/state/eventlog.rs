@@ -4,10 +4,23 @@
 //! audit trail and is complete enough that [`replay`] rebuilds every balance
 //! from it — the tests check that it does.
 
-pub use crate::types::{Event, EventKind};
+use super::{Cbor, State};
 use crate::types::*;
+pub use crate::types::{Event, EventKind};
 use candid::Principal;
 use std::collections::BTreeMap;
+
+impl State {
+    /// Appends an event to the log.
+    pub fn record(&mut self, at_ns: u64, kind: EventKind) {
+        // The log only grows out of memory when the canister is out of
+        // stable memory; the balances are already stored, so a trap here
+        // (rolling the change back) is the safe answer.
+        self.events
+            .append(&Cbor(Event { at_ns, kind }))
+            .expect("event log append");
+    }
+}
 
 /// Balances rebuilt from events alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

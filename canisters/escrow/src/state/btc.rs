@@ -11,8 +11,8 @@
 //! - a confirmed batch moves its requests and that treasury part from
 //!   pending payouts to `withdrawals`.
 
-use crate::events::EventKind;
-use crate::state::{Cbor, State};
+use super::{Cbor, State};
+use crate::types::EventKind;
 use crate::types::*;
 use candid::Principal;
 use serde::{Deserialize, Serialize};
