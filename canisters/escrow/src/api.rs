@@ -95,7 +95,7 @@ pub fn release<R: Runtime>(
         None => {
             let held = hold.amount;
             mutate_state(|s| s.release(hold, payees, fee, rt.time()))
-                .map_err(|()| ReleaseError::ExceedsHold { held })
+                .map_err(|_| ReleaseError::ExceedsHold { held })
         }
     }
 }

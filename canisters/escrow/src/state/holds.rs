@@ -11,6 +11,10 @@ pub enum Existing {
     Settled(Hold),
 }
 
+/// A release that pays out more than the hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExceedsHold;
+
 impl State {
     // ---- holds -------------------------------------------------------------
 
@@ -64,19 +68,20 @@ impl State {
     }
 
     /// Settles the open `hold`: payees and the treasury are paid, the rest
-    /// goes back to the payer. `Err(())` when Σ payees + fee > the hold.
+    /// goes back to the payer. `Err(ExceedsHold)` when Σ payees + fee > the
+    /// hold (nothing changes).
     pub fn release(
         &mut self,
         mut hold: Hold,
         payees: Vec<(Principal, Sats)>,
         fee: Sats,
         now: u64,
-    ) -> Result<Settlement, ()> {
+    ) -> Result<Settlement, ExceedsHold> {
         let paid = payees
             .iter()
             .try_fold(fee, |sum, (_, amount)| sum.checked_add(*amount))
-            .ok_or(())?;
-        let refunded = hold.amount.checked_sub(paid).ok_or(())?;
+            .ok_or(ExceedsHold)?;
+        let refunded = hold.amount.checked_sub(paid).ok_or(ExceedsHold)?;
         let mut b = self.balance(&hold.payer);
         b.held -= hold.amount;
         b.available += refunded;
