@@ -8,7 +8,7 @@ use crate::guard::JobGuard;
 use crate::job::{replicas, Assignment, Job};
 use crate::runtime::Runtime;
 use crate::state::{mutate_state, read_state};
-use crate::worker_client::{self, Reply};
+use crate::clients::worker::{self, Reply};
 use crate::{settle, submit, sync, verify};
 use candid::Principal;
 use tensormine_core::api::{JobState as WorkerState, Progress};
@@ -276,13 +276,13 @@ async fn step<R: Runtime>(rt: &R, job: &Job, i: usize, c: &Config, replicated: b
     let mut a = job.assignments[i].clone();
     match a.state {
         AssignmentState::Dispatching { tries } => {
-            let called = worker_client::dispatch(rt, &a.endpoint, &job.id, &job.spec, replicated).await;
+            let called = worker::dispatch(rt, &a.endpoint, &job.id, &job.spec, replicated).await;
             let now = rt.time();
             on_dispatch(&mut a, job, called.reply, tries, c, now);
             (a, called.cycles)
         }
         AssignmentState::Running { polls } => {
-            let called = worker_client::status(rt, &a.endpoint, &job.id, replicated).await;
+            let called = worker::status(rt, &a.endpoint, &job.id, replicated).await;
             let now = rt.time();
             on_status(&mut a, job, called.reply, polls, c, now);
             (a, called.cycles)

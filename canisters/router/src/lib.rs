@@ -5,13 +5,13 @@
 //! polling, failover — one step per due job per tick), [`verify`] (Freivalds,
 //! replica comparison, audits, tie-breaks), [`settle`] (slash, release or
 //! refund, registry reports), [`receipts`] (Merkle tree, certified root,
-//! signed batches), [`sync`] (the registry's change feed), [`worker_client`]
-//! (the worker's HTTP API), [`escrow`] (calls to the escrow and registry),
+//! signed batches), [`sync`] (the registry's change feed), [`clients`]
+//! (typed calls to the escrow, the registry and the workers' HTTP API),
 //! [`state`] and [`memory`], [`guard`], [`lifecycle`], [`metrics`] and
 //! [`runtime`] (all I/O behind a trait). Interface: `candid/router.did`.
 
+pub mod clients;
 pub mod engine;
-pub mod escrow;
 pub mod guard;
 pub mod job;
 pub mod lifecycle;
@@ -24,7 +24,6 @@ pub mod state;
 pub mod submit;
 pub mod sync;
 pub mod verify;
-pub mod worker_client;
 
 #[cfg(test)]
 mod tests;

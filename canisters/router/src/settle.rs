@@ -5,13 +5,14 @@
 //! safe; the job becomes final only once the escrow confirmed.
 
 use crate::engine::{event, save};
-use crate::escrow::{self, Settlement};
+use crate::clients::escrow::{refund_settlement, release_settlement, slashed_sats};
 use crate::job::Job;
 use crate::receipts;
 use crate::runtime::Runtime;
 use crate::state::{mutate_state, read_state};
 use crate::submit::{cycles_to_sats, protocol_fee};
 use candid::Principal;
+use tensormine_core::escrow::Settlement;
 use tensormine_core::registry::JobOutcome;
 use tensormine_core::router::*;
 
@@ -45,14 +46,18 @@ pub async fn finish<R: Runtime>(rt: &R, mut job: Job) {
     let settlement = if job.status == JobStatus::Settling {
         let payees = payees(&job);
         let miners: u64 = payees.iter().map(|(_, s)| s).sum();
-        escrow::release(rt, escrow, &job.id, &payees, fee(&c, &job, miners)).await
+        rt.release(escrow, &job.id, &payees, fee(&c, &job, miners))
+            .await
+            .map(release_settlement)
     } else {
-        escrow::refund(rt, escrow, &job.id).await
+        rt.refund(escrow, &job.id).await.map(refund_settlement)
     };
     let now = rt.time();
-    let settlement = match settlement {
-        Ok(Ok(s)) => s,
-        Ok(Err(reason)) | Err(reason) => {
+    // A refusal or an unknown outcome: both are retried (the calls are
+    // idempotent by job id).
+    let settlement = match settlement.map_err(|e| e.to_string()).and_then(|r| r) {
+        Ok(s) => s,
+        Err(reason) => {
             event(now, &job, "settle_retry", reason);
             job.next_action_ns = now + RETRY_NS;
             return save(&job);
@@ -71,7 +76,10 @@ async fn slash_rejected<R: Runtime>(rt: &R, job: &mut Job, c: &Config, escrow: P
             continue;
         }
         let amount = slash_amount(c, a.price_sats);
-        let outcome = escrow::slash(rt, escrow, a.miner, amount, job.submitter, &job.id).await;
+        let outcome = rt
+            .slash(escrow, a.miner, amount, job.submitter, &job.id)
+            .await
+            .map(slashed_sats);
         let now = rt.time();
         match outcome {
             Ok(result) => {
@@ -86,8 +94,8 @@ async fn slash_rejected<R: Runtime>(rt: &R, job: &mut Job, c: &Config, escrow: P
                 mutate_state(|s| s.update_counters(|k| k.totals.slashes += 1));
                 save(job);
             }
-            Err(reason) => {
-                event(now, job, "slash_retry", reason);
+            Err(e) => {
+                event(now, job, "slash_retry", e.to_string());
                 job.next_action_ns = now + RETRY_NS;
                 save(job);
                 return false;
@@ -114,7 +122,12 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
             job_id: job.id.clone(),
             verified,
         };
-        if let Err(e) | Ok(Err(e)) = escrow::report(rt, registry, outcome).await {
+        let failure = match rt.report_job_outcome(registry, outcome).await {
+            Ok(Ok(_reputation)) => None,
+            Ok(Err(refusal)) => Some(format!("{refusal:?}")),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failure {
             event(rt.time(), job, "report_failed", e);
         }
         job.assignments[i].reported = true;
@@ -125,13 +138,13 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
 fn close<R: Runtime>(rt: &R, mut job: Job, settlement: Settlement) {
     let now = rt.time();
     match settlement {
-        Settlement::Released { fee, refunded, payees } => {
+        Settlement::Released { fee, refunded, payees, .. } => {
             job.status = JobStatus::Settled;
             job.paid_sats = payees.iter().map(|(_, s)| s).sum();
             job.fee_sats = fee;
             job.refunded_sats = refunded;
         }
-        Settlement::Refunded { amount } => {
+        Settlement::Refunded { amount, .. } => {
             job.status = JobStatus::Refunded;
             job.refunded_sats = amount;
         }

@@ -1,7 +1,6 @@
 //! Job intake: validation with typed errors, pricing and quotes, rate
 //! limits, and the escrow hold.
 
-use crate::escrow;
 use crate::guard::JobGuard;
 use crate::job::{payments_reserved, Job};
 use crate::runtime::Runtime;
@@ -164,7 +163,7 @@ fn check_tier(c: &Config, tier: Tier, spec: &JobSpec) -> Result<(), SpecError> {
         (Tier::None, _) => Ok(()),
         (_, JobSpec::Matmul(s))
             if api::challenge_response_size(s.m as u64, s.n as u64, c.challenge_rows as u64)
-                > crate::worker_client::MAX_ANSWER_BYTES =>
+                > crate::clients::worker::MAX_ANSWER_BYTES =>
         {
             invalid("the challenge answer for these dimensions exceeds the 2 MB outcall limit")
         }
@@ -379,16 +378,19 @@ pub async fn submit<R: Runtime>(rt: &R, p: Principal, r: JobRequest) -> Result<J
 /// when the escrow's answer was lost).
 pub async fn hold<R: Runtime>(rt: &R, mut job: Job) -> Result<JobView, SubmitError> {
     let escrow = read_state(|s| s.config().escrow).expect("the escrow is configured");
-    let outcome = escrow::hold(rt, escrow, &job.id, job.submitter, job.request.max_price_sats).await;
+    let outcome = rt
+        .hold(escrow, &job.id, job.submitter, job.request.max_price_sats)
+        .await;
     let now = rt.time();
     job.updated_at_ns = now;
     let result = match outcome {
-        Ok(Ok(())) => {
+        Ok(Ok(_hold)) => {
             job.status = JobStatus::Matching;
             job.next_action_ns = now;
             Ok(())
         }
-        Ok(Err(reason)) => {
+        Ok(Err(refusal)) => {
+            let reason = format!("{refusal:?}");
             job.status = JobStatus::Rejected;
             job.reason = Some(format!("escrow refused the hold: {reason}"));
             Err(SubmitError::HoldRefused { reason })

@@ -3,7 +3,6 @@
 //! job finds no miner. Each miner's latest record replaces the old one in
 //! the stable copy and in the matching index; a deregistered miner leaves.
 
-use crate::escrow;
 use crate::guard::SyncGuard;
 use crate::runtime::Runtime;
 use crate::state::{mutate_state, read_state, MinerInfo};
@@ -25,10 +24,10 @@ pub async fn run<R: Runtime>(rt: &R) {
     }
     for _ in 0..MAX_PAGES {
         let from = read_state(|s| s.counters().registry_seq);
-        let page = match escrow::changes_since(rt, registry, from, PAGE).await {
+        let page = match rt.changes_since(registry, from, PAGE).await {
             Ok(page) => page,
             Err(e) => {
-                mutate_state(|s| s.record(rt.time(), None, "sync_failed", e));
+                mutate_state(|s| s.record(rt.time(), None, "sync_failed", e.to_string()));
                 return;
             }
         };

@@ -11,7 +11,7 @@ use crate::engine::{event, start_refund};
 use crate::job::{Assignment, Job};
 use crate::runtime::Runtime;
 use crate::state::mutate_state;
-use crate::worker_client::{self, Reply, RESULT_CHUNK_BYTES};
+use crate::clients::worker::{self, Reply, RESULT_CHUNK_BYTES};
 use tensormine_core::api::{ChallengeRequest, ChallengeResponse, JobSpec};
 use tensormine_core::challenge::{challenge_request, check_matmul_answer, operands_held};
 use tensormine_core::encoding::{f32_from_le_bytes, f64_from_le_bytes, f64_to_le_bytes};
@@ -179,7 +179,7 @@ async fn challenge<R: Runtime>(
     replicated: bool,
 ) -> Reply<ChallengeResponse> {
     let endpoint = job.assignments[i].endpoint.clone();
-    let called = worker_client::challenge(rt, &endpoint, &job.id, request, m as u64, n as u64, replicated).await;
+    let called = worker::challenge(rt, &endpoint, &job.id, request, m as u64, n as u64, replicated).await;
     charge(job, called.cycles);
     called.reply
 }
@@ -204,7 +204,7 @@ pub async fn fetch_result<R: Runtime>(rt: &R, job: &mut Job, i: usize, replicate
     let mut bytes = Vec::with_capacity(cm.byte_len as usize);
     while (bytes.len() as u64) < cm.byte_len {
         let length = (cm.byte_len - bytes.len() as u64).min(RESULT_CHUNK_BYTES);
-        let called = worker_client::result_chunk(rt, &a.endpoint, &job.id, bytes.len() as u64, length, replicated).await;
+        let called = worker::result_chunk(rt, &a.endpoint, &job.id, bytes.len() as u64, length, replicated).await;
         charge(job, called.cycles);
         match called.reply {
             Reply::Ok(chunk) => bytes.extend_from_slice(&chunk),
