@@ -6,18 +6,18 @@
 //! ckBTC minter's `CanisterRuntime`; [`IcRuntime`] implements them on
 //! ic-cdk's raw calls.
 
-use crate::clients::{CallError, EscrowApi, RegistryApi, WorkerApi};
 use crate::clients::worker::{Outcall, OutcallResponse, OutcallResult};
+use crate::clients::{CallError, EscrowApi, RegistryApi, WorkerApi};
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Deserialize, Principal};
-use tensormine_core::escrow::{
-    Hold, HoldError, RefundError, ReleaseError, Sats, Settlement, Slash, SlashError,
-};
-use tensormine_core::registry::{ChangesPage, JobOutcome, ReportError, Reputation};
 use ic_cdk_management_canister::{
     transform_context_from_query, HttpHeader, HttpMethod, HttpRequest, SchnorrAlgorithm,
     SchnorrKeyId, SchnorrPublicKeyArgs, SignWithSchnorrArgs,
 };
+use tensormine_core::escrow::{
+    Hold, HoldError, RefundError, ReleaseError, Sats, Settlement, Slash, SlashError,
+};
+use tensormine_core::registry::{ChangesPage, JobOutcome, ReportError, Reputation};
 
 #[allow(async_fn_in_trait)]
 pub trait Runtime: EscrowApi + RegistryApi + WorkerApi {
@@ -123,7 +123,10 @@ impl WorkerApi for IcRuntime {
             let total_length = r
                 .headers
                 .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(tensormine_core::api::RESULT_LENGTH_HEADER))
+                .find(|h| {
+                    h.name
+                        .eq_ignore_ascii_case(tensormine_core::api::RESULT_LENGTH_HEADER)
+                })
                 .and_then(|h| h.value.parse().ok());
             OutcallResponse {
                 status: u16::try_from(&r.status.0).unwrap_or(0),

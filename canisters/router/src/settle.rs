@@ -4,11 +4,11 @@
 //! escrow call is idempotent by job id, so a retry after a lost answer is
 //! safe; the job becomes final only once the escrow confirmed.
 
-use crate::engine::{event, save};
 use crate::clients::escrow::{refund_settlement, release_settlement, slashed_sats};
 use crate::job::Job;
 use crate::receipts;
 use crate::runtime::Runtime;
+use crate::state::audit::{event, save};
 use crate::state::{mutate_state, read_state};
 use crate::submit::{cycles_to_sats, protocol_fee};
 use candid::Principal;
@@ -34,12 +34,17 @@ pub fn fee(c: &Config, job: &Job, miners: u64) -> u64 {
 }
 
 fn slash_amount(c: &Config, price: u64) -> u64 {
-    price.saturating_mul(c.slash_multiplier as u64).max(c.min_slash_sats)
+    price
+        .saturating_mul(c.slash_multiplier as u64)
+        .max(c.min_slash_sats)
 }
 
 pub async fn finish<R: Runtime>(rt: &R, mut job: Job) {
     let c = read_state(|s| s.config());
-    let (escrow, registry) = (c.escrow.expect("escrow configured"), c.registry.expect("registry configured"));
+    let (escrow, registry) = (
+        c.escrow.expect("escrow configured"),
+        c.registry.expect("registry configured"),
+    );
     if !slash_rejected(rt, &mut job, &c, escrow).await {
         return;
     }
@@ -84,7 +89,10 @@ async fn slash_rejected<R: Runtime>(rt: &R, job: &mut Job, c: &Config, escrow: P
         match outcome {
             Ok(result) => {
                 let detail = match &result {
-                    Ok(taken) => format!("{} slashed {taken} of {amount} sats", job.assignments[i].miner),
+                    Ok(taken) => format!(
+                        "{} slashed {taken} of {amount} sats",
+                        job.assignments[i].miner
+                    ),
                     Err(reason) => format!("{} not slashed: {reason}", job.assignments[i].miner),
                 };
                 event(now, job, "slashed", detail);
@@ -114,7 +122,9 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
         let verified = match a.state {
             _ if a.reported => continue,
             AssignmentState::Accepted => true,
-            AssignmentState::Rejected { .. } | AssignmentState::TimedOut | AssignmentState::Failed { .. } => false,
+            AssignmentState::Rejected { .. }
+            | AssignmentState::TimedOut
+            | AssignmentState::Failed { .. } => false,
             _ => continue,
         };
         let outcome = JobOutcome {
@@ -138,7 +148,12 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
 fn close<R: Runtime>(rt: &R, mut job: Job, settlement: Settlement) {
     let now = rt.time();
     match settlement {
-        Settlement::Released { fee, refunded, payees, .. } => {
+        Settlement::Released {
+            fee,
+            refunded,
+            payees,
+            ..
+        } => {
             job.status = JobStatus::Settled;
             job.paid_sats = payees.iter().map(|(_, s)| s).sum();
             job.fee_sats = fee;
@@ -165,7 +180,16 @@ fn close<R: Runtime>(rt: &R, mut job: Job, settlement: Settlement) {
             "paid {} sats, fee {}, refunded {}",
             job.paid_sats, job.fee_sats, job.refunded_sats
         );
-        s.record(now, Some(&job.id), if job.status == JobStatus::Settled { "released" } else { "refunded" }, detail);
+        s.record(
+            now,
+            Some(&job.id),
+            if job.status == JobStatus::Settled {
+                "released"
+            } else {
+                "refunded"
+            },
+            detail,
+        );
         let root = receipts::append(s, rt.id(), &mut job, now);
         s.put_job(job);
         root

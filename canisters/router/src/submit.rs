@@ -1,7 +1,7 @@
 //! Job intake: validation with typed errors, pricing and quotes, rate
 //! limits, and the escrow hold.
 
-use crate::guard::JobGuard;
+use crate::guard::TaskGuard;
 use crate::job::{payments_reserved, Job};
 use crate::runtime::Runtime;
 use crate::state::{mutate_state, read_state, State};
@@ -62,7 +62,9 @@ fn operand(
             if let Some(i) = data.iter().position(|v| !v.is_finite()) {
                 return Err(invalid(format!("value {i} is not finite")));
             }
-            Ok(MatrixSource::Inline { data: F32Array(data) })
+            Ok(MatrixSource::Inline {
+                data: F32Array(data),
+            })
         }
         OperandInput::Url { url, sha256 } => {
             let scheme_ok = url.starts_with("https://") || (local && url.starts_with("http://"));
@@ -141,7 +143,11 @@ fn embed_spec(c: &Config, model: &[u8], sentences: &[String]) -> Result<EmbedSpe
 }
 
 fn check_tier(c: &Config, tier: Tier, spec: &JobSpec) -> Result<(), SpecError> {
-    let invalid = |reason: &str| Err(SpecError::InvalidTier { reason: reason.into() });
+    let invalid = |reason: &str| {
+        Err(SpecError::InvalidTier {
+            reason: reason.into(),
+        })
+    };
     match (tier, spec) {
         (Tier::Audit { rate_ppm }, _) if rate_ppm > 1_000_000 => {
             invalid("audit rate_ppm must be at most 1000000")
@@ -177,7 +183,9 @@ pub fn validate(c: &Config, r: &JobRequest) -> Result<JobSpec, SpecError> {
         WorkloadInput::Matmul { m, k, n, a, b } => {
             JobSpec::Matmul(matmul_spec(c, (*m, *k, *n), a, b)?)
         }
-        WorkloadInput::Embed { model, sentences } => JobSpec::Embed(embed_spec(c, model, sentences)?),
+        WorkloadInput::Embed { model, sentences } => {
+            JobSpec::Embed(embed_spec(c, model, sentences)?)
+        }
     };
     check_tier(c, r.tier, &spec)?;
     if !(c.min_deadline_secs..=c.max_deadline_secs).contains(&r.deadline_secs) {
@@ -221,7 +229,8 @@ pub fn max_price_per_unit(c: &Config, r: &JobRequest) -> Option<u64> {
         .max_price_sats
         .checked_sub(c.fee_base_sats + cycles_reserve_sats(c, r.tier))?;
     // budget ≥ miners + miners·ppm/10⁶ (+1 for rounding up)
-    let miners = (budget.saturating_sub(1) as u128 * 1_000_000 / (1_000_000 + c.fee_ppm as u128)) as u64;
+    let miners =
+        (budget.saturating_sub(1) as u128 * 1_000_000 / (1_000_000 + c.fee_ppm as u128)) as u64;
     let per_unit = miners / reserved / units;
     (per_unit >= 1).then_some(per_unit)
 }
@@ -343,12 +352,21 @@ fn create(s: &mut State, p: Principal, r: JobRequest, spec: JobSpec, now: u64) -
         s.idempotency.insert(key, job.id.clone());
     }
     s.by_submitter.insert((p, n), ());
-    s.record(now, Some(&job.id), "submitted", format!("by {p}, max {} sats", job.request.max_price_sats));
+    s.record(
+        now,
+        Some(&job.id),
+        "submitted",
+        format!("by {p}, max {} sats", job.request.max_price_sats),
+    );
     s.put_job(job.clone());
     job
 }
 
-pub async fn submit<R: Runtime>(rt: &R, p: Principal, r: JobRequest) -> Result<JobView, SubmitError> {
+pub async fn submit<R: Runtime>(
+    rt: &R,
+    p: Principal,
+    r: JobRequest,
+) -> Result<JobView, SubmitError> {
     if p == Principal::anonymous() {
         return Err(SubmitError::AnonymousCaller);
     }
@@ -370,7 +388,7 @@ pub async fn submit<R: Runtime>(rt: &R, p: Principal, r: JobRequest) -> Result<J
         check_limits(s, &c, p, now)?;
         Ok(create(s, p, r, spec, now))
     })?;
-    let _guard = JobGuard::new(&job.id).expect("a new job is not busy");
+    let _guard = TaskGuard::job(&job.id).expect("a new job is not busy");
     hold(rt, job).await
 }
 
@@ -404,7 +422,12 @@ pub async fn hold<R: Runtime>(rt: &R, mut job: Job) -> Result<JobView, SubmitErr
     };
     mutate_state(|s| {
         match &result {
-            Ok(()) => s.record(now, Some(&job.id), "held", format!("{} sats", job.request.max_price_sats)),
+            Ok(()) => s.record(
+                now,
+                Some(&job.id),
+                "held",
+                format!("{} sats", job.request.max_price_sats),
+            ),
             Err(SubmitError::HoldRefused { reason }) => {
                 s.update_counters(|c| c.totals.rejected += 1);
                 s.record(now, Some(&job.id), "hold_refused", reason.clone())

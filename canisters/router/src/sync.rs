@@ -3,7 +3,7 @@
 //! job finds no miner. Each miner's latest record replaces the old one in
 //! the stable copy and in the matching index; a deregistered miner leaves.
 
-use crate::guard::SyncGuard;
+use crate::guard::{Task, TaskGuard};
 use crate::runtime::Runtime;
 use crate::state::{mutate_state, read_state, MinerInfo};
 
@@ -13,7 +13,7 @@ pub const PAGE: u32 = 500;
 pub const MAX_PAGES: usize = 20;
 
 pub async fn run<R: Runtime>(rt: &R) {
-    let Some(_guard) = SyncGuard::new() else {
+    let Ok(_guard) = TaskGuard::new(Task::RegistrySync) else {
         return;
     };
     let Some(registry) = read_state(|s| s.config().registry) else {

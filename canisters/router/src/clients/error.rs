@@ -17,8 +17,12 @@ pub enum CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CallError::Rejected { code, message } => write!(f, "call rejected (code {code}): {message}"),
-            CallError::Undecodable { method, reason } => write!(f, "undecodable {method} answer: {reason}"),
+            CallError::Rejected { code, message } => {
+                write!(f, "call rejected (code {code}): {message}")
+            }
+            CallError::Undecodable { method, reason } => {
+                write!(f, "undecodable {method} answer: {reason}")
+            }
         }
     }
 }

@@ -72,7 +72,9 @@ fn settled(hold: Hold) -> Result<Settlement, String> {
 /// What a slash took; a repeat (`AlreadySlashed`) answers the first slash.
 pub fn slashed_sats(r: Result<Slash, SlashError>) -> Result<Sats, String> {
     match r {
-        Ok(s) | Err(SlashError::AlreadySlashed { slash: s }) => Ok(s.from_bonded + s.from_unbonding),
+        Ok(s) | Err(SlashError::AlreadySlashed { slash: s }) => {
+            Ok(s.from_bonded + s.from_unbonding)
+        }
         Err(e) => Err(format!("{e:?}")),
     }
 }

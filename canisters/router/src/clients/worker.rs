@@ -85,9 +85,17 @@ fn classify(r: Result<OutcallResponse, String>) -> Reply<OutcallResponse> {
         Err(e) => Reply::Unavailable(format!("outcall failed: {e}")),
         Ok(r) if r.status == 200 => Reply::Ok(r),
         Ok(r) if (400..500).contains(&r.status) && r.status != 408 && r.status != 429 => {
-            Reply::Refused(format!("worker answered {}: {}", r.status, excerpt(&r.body)))
+            Reply::Refused(format!(
+                "worker answered {}: {}",
+                r.status,
+                excerpt(&r.body)
+            ))
         }
-        Ok(r) => Reply::Unavailable(format!("worker answered {}: {}", r.status, excerpt(&r.body))),
+        Ok(r) => Reply::Unavailable(format!(
+            "worker answered {}: {}",
+            r.status,
+            excerpt(&r.body)
+        )),
     }
 }
 
@@ -115,7 +123,8 @@ pub async fn dispatch<R: WorkerApi>(
     spec: &JobSpec,
     replicated: bool,
 ) -> Called<JobAck> {
-    let downloads = matches!(spec, JobSpec::Matmul(m) if !tensormine_core::challenge::operands_held(m));
+    let downloads =
+        matches!(spec, JobSpec::Matmul(m) if !tensormine_core::challenge::operands_held(m));
     let body = serde_json::to_vec(&JobRequest {
         job_id: job_id.to_string(),
         spec: spec.clone(),
@@ -139,7 +148,12 @@ pub async fn dispatch<R: WorkerApi>(
 }
 
 /// `GET /v1/jobs/{id}`.
-pub async fn status<R: WorkerApi>(rt: &R, endpoint: &str, job_id: &str, replicated: bool) -> Called<JobStatus> {
+pub async fn status<R: WorkerApi>(
+    rt: &R,
+    endpoint: &str,
+    job_id: &str,
+    replicated: bool,
+) -> Called<JobStatus> {
     let (r, cycles) = outcall(
         rt,
         Outcall {

@@ -207,4 +207,3 @@ impl FakeEscrow {
         Ok(s)
     }
 }
-

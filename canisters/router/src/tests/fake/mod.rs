@@ -51,7 +51,6 @@ pub fn router_key() -> SigningKey {
     SigningKey::from_bytes(&[77; 32])
 }
 
-
 // --------------------------------------------------------------- runtime ---
 
 pub struct FakeRuntime {
@@ -105,15 +104,15 @@ impl std::future::Future for YieldNow {
 /// What `cancel_job` does for the submitter (its authorization aside).
 pub fn cancel_endpoint(rt: &FakeRuntime, id: &str) -> Result<(), CancelError> {
     let mut j = job(id);
-    if !crate::engine::cancellable(&j) {
+    if !crate::state::audit::cancellable(&j) {
         return Err(CancelError::TooLate { status: j.status });
     }
-    if read_state(|s| s.busy_jobs.contains(id)) {
+    if read_state(|s| s.is_busy(id)) {
         mutate_state(|s| s.cancels.insert(id.to_string()));
         return Ok(());
     }
-    crate::engine::cancel(&mut j, rt.now.get());
-    crate::engine::save(&j);
+    crate::state::audit::cancel(&mut j, rt.now.get());
+    crate::state::audit::save(&j);
     Ok(())
 }
 
@@ -326,7 +325,10 @@ impl EscrowApi for FakeRuntime {
         amount: Sats,
     ) -> Result<Result<Hold, HoldError>, CallError> {
         assert_eq!(escrow, escrow_id());
-        let r = self.escrow.borrow_mut().hold(job.to_string(), payer, amount, self.now.get());
+        let r = self
+            .escrow
+            .borrow_mut()
+            .hold(job.to_string(), payer, amount, self.now.get());
         self.answer("hold", r)
     }
 
@@ -338,7 +340,10 @@ impl EscrowApi for FakeRuntime {
         fee: Sats,
     ) -> Result<Result<Settlement, ReleaseError>, CallError> {
         assert_eq!(escrow, escrow_id());
-        let r = self.escrow.borrow_mut().release(job.to_string(), payees.to_vec(), fee, self.now.get());
+        let r =
+            self.escrow
+                .borrow_mut()
+                .release(job.to_string(), payees.to_vec(), fee, self.now.get());
         self.answer("release", r)
     }
 
@@ -348,7 +353,10 @@ impl EscrowApi for FakeRuntime {
         job: &str,
     ) -> Result<Result<Settlement, RefundError>, CallError> {
         assert_eq!(escrow, escrow_id());
-        let r = self.escrow.borrow_mut().refund(job.to_string(), self.now.get());
+        let r = self
+            .escrow
+            .borrow_mut()
+            .refund(job.to_string(), self.now.get());
         self.answer("refund", r)
     }
 
@@ -361,7 +369,13 @@ impl EscrowApi for FakeRuntime {
         job: &str,
     ) -> Result<Result<Slash, SlashError>, CallError> {
         assert_eq!(escrow, escrow_id());
-        let r = self.escrow.borrow_mut().slash(miner, amount, beneficiary, job.to_string(), self.now.get());
+        let r = self.escrow.borrow_mut().slash(
+            miner,
+            amount,
+            beneficiary,
+            job.to_string(),
+            self.now.get(),
+        );
         self.answer("slash", r)
     }
 }
