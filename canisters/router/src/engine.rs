@@ -9,7 +9,7 @@ use crate::guard::TaskGuard;
 use crate::job::{replicas, Assignment, Job};
 use crate::runtime::Runtime;
 use crate::state::audit::{cancel, cancellable, charge, event, save, start_refund};
-use crate::state::{mutate_state, read_state};
+use crate::state::{mutate_state, read_state, EventKind};
 use crate::{settle, submit, sync, verify};
 use candid::Principal;
 use tensormine_core::api::{JobState as WorkerState, Progress};
@@ -166,12 +166,12 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
             .iter()
             .find(|(w, _)| *w == job.request.workload.kind())
             .map_or(0, |(_, p)| *p);
-        event(
-            now,
-            job,
-            "assigned",
-            format!("{miner} as {role:?} at {ask} sats/unit"),
-        );
+        let kind = EventKind::Assigned {
+            miner,
+            role: role.clone(),
+            price_per_unit_sats: ask,
+        };
+        event(now, job, kind);
         job.assignments.push(Assignment {
             miner,
             endpoint: info.endpoint,
@@ -239,12 +239,11 @@ async fn poll_assignments<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     for (i, (a, cycles)) in due.into_iter().zip(updated) {
         charge(job, cycles);
         if a.state != job.assignments[i].state {
-            event(
-                rt.time(),
-                job,
-                "assignment",
-                format!("{} {:?}", a.miner, a.state),
-            );
+            let kind = EventKind::AssignmentChanged {
+                miner: a.miner,
+                state: a.state.clone(),
+            };
+            event(rt.time(), job, kind);
         }
         job.assignments[i] = a;
     }

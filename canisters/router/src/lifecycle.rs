@@ -4,7 +4,7 @@
 //! next step, and the re-armed tick picks them up.
 
 use crate::runtime::{IcRuntime, Runtime};
-use crate::state::{mutate_state, read_state};
+use crate::state::{mutate_state, read_state, EventKind};
 use std::cell::RefCell;
 use std::time::Duration;
 use tensormine_core::router::*;
@@ -173,7 +173,13 @@ pub fn init(arg: Option<RouterArg>) {
     let now = IcRuntime.time();
     mutate_state(|s| {
         s.set_config(config.clone());
-        s.record(now, None, "init", format!("{config:?}"));
+        s.record(
+            now,
+            None,
+            EventKind::Init {
+                config: config.clone(),
+            },
+        );
     });
     arm_timers();
 }
@@ -192,7 +198,13 @@ pub fn post_upgrade(arg: Option<RouterArg>) {
         apply_update(read_state(|s| s.config()), update).unwrap_or_else(|e| ic_cdk::trap(e));
     let root = mutate_state(|s| {
         s.set_config(config.clone());
-        s.record(now, None, "upgrade", format!("{config:?}"));
+        s.record(
+            now,
+            None,
+            EventKind::Upgrade {
+                config: config.clone(),
+            },
+        );
         crate::receipts::root(s)
     });
     IcRuntime.set_certified_data(&root.0);
@@ -207,12 +219,11 @@ pub fn set_config(caller: candid::Principal, update: ConfigUpdate) -> Result<Con
         .map_err(|reason| ConfigError::Invalid { reason })?;
     mutate_state(|s| {
         s.set_config(config.clone());
-        s.record(
-            IcRuntime.time(),
-            None,
-            "config",
-            format!("by {caller}: {config:?}"),
-        );
+        let kind = EventKind::ConfigChanged {
+            by: caller,
+            config: config.clone(),
+        };
+        s.record(IcRuntime.time(), None, kind);
     });
     arm_timers();
     Ok(config)

@@ -133,7 +133,6 @@ fn logs(limit: u64) -> String {
                     "at_ns": e.0.at_ns,
                     "job": e.0.job,
                     "event": e.0.kind,
-                    "detail": e.0.detail,
                 });
                 let _ = writeln!(out, "{line}");
             }

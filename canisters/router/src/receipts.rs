@@ -9,7 +9,9 @@
 use crate::guard::{Task, TaskGuard};
 use crate::job::Job;
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state, Cbor, StableNodes, StableNodesRead, State};
+use crate::state::{
+    mutate_state, read_state, Cbor, EventKind, StableNodes, StableNodesRead, State,
+};
 use candid::Principal;
 use serde_bytes::ByteBuf;
 use tensormine_core::api::HexBytes;
@@ -153,14 +155,15 @@ pub async fn sign_due<R: Runtime>(rt: &R) {
                 k.totals.signatures += 1;
                 k.totals.signature_cycles += cycles;
             });
-            s.record(
-                rt.time(),
-                None,
-                "batch_signed",
-                format!("batch {index} covers {size} receipts"),
-            );
+            let kind = EventKind::BatchSigned {
+                index,
+                tree_size: size,
+            };
+            s.record(rt.time(), None, kind);
         }),
-        Err(e) => mutate_state(|s| s.record(rt.time(), None, "batch_sign_failed", e)),
+        Err(e) => {
+            mutate_state(|s| s.record(rt.time(), None, EventKind::BatchSignFailed { reason: e }))
+        }
     }
 }
 
@@ -171,7 +174,9 @@ pub async fn ensure_public_key<R: Runtime>(rt: &R, key_name: &str) {
     }
     match rt.public_key(key_name).await {
         Ok(key) => mutate_state(|s| s.update_counters(|c| c.public_key = Some(key))),
-        Err(e) => mutate_state(|s| s.record(rt.time(), None, "public_key_failed", e)),
+        Err(e) => {
+            mutate_state(|s| s.record(rt.time(), None, EventKind::PublicKeyFailed { reason: e }))
+        }
     }
 }
 

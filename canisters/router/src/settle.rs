@@ -9,7 +9,7 @@ use crate::job::Job;
 use crate::receipts;
 use crate::runtime::Runtime;
 use crate::state::audit::{event, save};
-use crate::state::{mutate_state, read_state};
+use crate::state::{mutate_state, read_state, EventKind};
 use crate::submit::{cycles_to_sats, protocol_fee};
 use candid::Principal;
 use tensormine_core::escrow::Settlement;
@@ -63,7 +63,7 @@ pub async fn finish<R: Runtime>(rt: &R, mut job: Job) {
     let settlement = match settlement.map_err(|e| e.to_string()).and_then(|r| r) {
         Ok(s) => s,
         Err(reason) => {
-            event(now, &job, "settle_retry", reason);
+            event(now, &job, EventKind::SettleRetry { reason });
             job.next_action_ns = now + RETRY_NS;
             return save(&job);
         }
@@ -88,14 +88,20 @@ async fn slash_rejected<R: Runtime>(rt: &R, job: &mut Job, c: &Config, escrow: P
         let now = rt.time();
         match outcome {
             Ok(result) => {
-                let detail = match &result {
-                    Ok(taken) => format!(
-                        "{} slashed {taken} of {amount} sats",
-                        job.assignments[i].miner
-                    ),
-                    Err(reason) => format!("{} not slashed: {reason}", job.assignments[i].miner),
+                let miner = job.assignments[i].miner;
+                let kind = match &result {
+                    Ok(taken) => EventKind::Slashed {
+                        miner,
+                        requested_sats: amount,
+                        taken_sats: *taken,
+                    },
+                    Err(reason) => EventKind::SlashRefused {
+                        miner,
+                        requested_sats: amount,
+                        reason: reason.clone(),
+                    },
                 };
-                event(now, job, "slashed", detail);
+                event(now, job, kind);
                 let a = &mut job.assignments[i];
                 a.slashed_sats = result.unwrap_or(0);
                 a.slash_done = true;
@@ -103,7 +109,13 @@ async fn slash_rejected<R: Runtime>(rt: &R, job: &mut Job, c: &Config, escrow: P
                 save(job);
             }
             Err(e) => {
-                event(now, job, "slash_retry", e.to_string());
+                event(
+                    now,
+                    job,
+                    EventKind::SlashRetry {
+                        reason: e.to_string(),
+                    },
+                );
                 job.next_action_ns = now + RETRY_NS;
                 save(job);
                 return false;
@@ -138,7 +150,8 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
             Err(e) => Some(e.to_string()),
         };
         if let Some(e) = failure {
-            event(rt.time(), job, "report_failed", e);
+            let miner = job.assignments[i].miner;
+            event(rt.time(), job, EventKind::ReportFailed { miner, reason: e });
         }
         job.assignments[i].reported = true;
         save(job);
@@ -176,20 +189,18 @@ fn close<R: Runtime>(rt: &R, mut job: Job, settlement: Settlement) {
             t.fee_sats += job.fee_sats;
             t.refunded_sats += job.refunded_sats;
         });
-        let detail = format!(
-            "paid {} sats, fee {}, refunded {}",
-            job.paid_sats, job.fee_sats, job.refunded_sats
-        );
-        s.record(
-            now,
-            Some(&job.id),
-            if job.status == JobStatus::Settled {
-                "released"
-            } else {
-                "refunded"
-            },
-            detail,
-        );
+        let kind = if job.status == JobStatus::Settled {
+            EventKind::Released {
+                paid_sats: job.paid_sats,
+                fee_sats: job.fee_sats,
+                refunded_sats: job.refunded_sats,
+            }
+        } else {
+            EventKind::Refunded {
+                refunded_sats: job.refunded_sats,
+            }
+        };
+        s.record(now, Some(&job.id), kind);
         let root = receipts::append(s, rt.id(), &mut job, now);
         s.put_job(job);
         root

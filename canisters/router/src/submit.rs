@@ -4,7 +4,7 @@
 use crate::guard::TaskGuard;
 use crate::job::{payments_reserved, Job};
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state, State};
+use crate::state::{mutate_state, read_state, EventKind, State};
 use candid::Principal;
 use tensormine_core::api::{self, EmbedSpec, JobSpec, MatmulSpec, MatrixSource};
 use tensormine_core::encoding::F32Array;
@@ -352,12 +352,11 @@ fn create(s: &mut State, p: Principal, r: JobRequest, spec: JobSpec, now: u64) -
         s.idempotency.insert(key, job.id.clone());
     }
     s.by_submitter.insert((p, n), ());
-    s.record(
-        now,
-        Some(&job.id),
-        "submitted",
-        format!("by {p}, max {} sats", job.request.max_price_sats),
-    );
+    let kind = EventKind::Submitted {
+        by: p,
+        max_price_sats: job.request.max_price_sats,
+    };
+    s.record(now, Some(&job.id), kind);
     s.put_job(job.clone());
     job
 }
@@ -422,15 +421,14 @@ pub async fn hold<R: Runtime>(rt: &R, mut job: Job) -> Result<JobView, SubmitErr
     };
     mutate_state(|s| {
         match &result {
-            Ok(()) => s.record(
-                now,
-                Some(&job.id),
-                "held",
-                format!("{} sats", job.request.max_price_sats),
-            ),
+            Ok(()) => {
+                let amount_sats = job.request.max_price_sats;
+                s.record(now, Some(&job.id), EventKind::Held { amount_sats })
+            }
             Err(SubmitError::HoldRefused { reason }) => {
                 s.update_counters(|c| c.totals.rejected += 1);
-                s.record(now, Some(&job.id), "hold_refused", reason.clone())
+                let reason = reason.clone();
+                s.record(now, Some(&job.id), EventKind::HoldRefused { reason })
             }
             Err(_) => {}
         }

@@ -5,7 +5,7 @@
 
 use crate::guard::{Task, TaskGuard};
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state, MinerInfo};
+use crate::state::{mutate_state, read_state, EventKind, MinerInfo};
 
 /// Feed entries per call.
 pub const PAGE: u32 = 500;
@@ -27,7 +27,15 @@ pub async fn run<R: Runtime>(rt: &R) {
         let page = match rt.changes_since(registry, from, PAGE).await {
             Ok(page) => page,
             Err(e) => {
-                mutate_state(|s| s.record(rt.time(), None, "sync_failed", e.to_string()));
+                mutate_state(|s| {
+                    s.record(
+                        rt.time(),
+                        None,
+                        EventKind::SyncFailed {
+                            reason: e.to_string(),
+                        },
+                    )
+                });
                 return;
             }
         };

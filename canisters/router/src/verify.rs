@@ -11,7 +11,7 @@ use crate::clients::worker::{self, Reply, RESULT_CHUNK_BYTES};
 use crate::job::{Assignment, Job};
 use crate::runtime::Runtime;
 use crate::state::audit::{charge, event, start_refund};
-use crate::state::mutate_state;
+use crate::state::{mutate_state, EventKind};
 use tensormine_core::api::{ChallengeRequest, ChallengeResponse, JobSpec};
 use tensormine_core::challenge::{challenge_request, check_matmul_answer, operands_held};
 use tensormine_core::encoding::{f32_from_le_bytes, f64_from_le_bytes, f64_to_le_bytes};
@@ -37,12 +37,11 @@ fn result_key(job: &str, slot: usize) -> String {
 }
 
 fn reject(job: &mut Job, i: usize, reason: String, now: u64) {
-    event(
-        now,
-        job,
-        "rejected",
-        format!("{}: {reason}", job.assignments[i].miner),
-    );
+    let kind = EventKind::Rejected {
+        miner: job.assignments[i].miner,
+        reason: reason.clone(),
+    };
+    event(now, job, kind);
     job.assignments[i].state = AssignmentState::Rejected { reason };
 }
 
@@ -70,12 +69,11 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
                 .iter()
                 .any(|a| a.role == AssignmentRole::Primary && a.is_live() && a.new_miner);
             let audited = primary_new || draw < rate_ppm;
-            event(
-                rt.time(),
-                job,
-                "audit_draw",
-                format!("audited: {audited} (new miner: {primary_new})"),
-            );
+            let kind = EventKind::AuditDrawn {
+                audited,
+                new_miner: primary_new,
+            };
+            event(rt.time(), job, kind);
             job.audited = Some(audited);
             if audited && !freivalds_applies(job) {
                 // An auditor must run it too: back to matching.
@@ -130,17 +128,22 @@ fn give_up_after_errors(job: &mut Job, i: usize, why: &str, now: u64) -> bool {
     a.state = AssignmentState::Failed {
         reason: format!("worker unreachable after committing: {why}"),
     };
-    event(
-        now,
-        job,
-        "assignment",
-        format!("{} failed after committing", job.assignments[i].miner),
-    );
+    let kind = EventKind::AssignmentChanged {
+        miner: job.assignments[i].miner,
+        state: job.assignments[i].state.clone(),
+    };
+    event(now, job, kind);
     true
 }
 
 fn retry(job: &mut Job, now: u64, why: &str) {
-    event(now, job, "verify_retry", why.to_string());
+    event(
+        now,
+        job,
+        EventKind::VerifyRetry {
+            reason: why.to_string(),
+        },
+    );
     job.next_action_ns = now + RETRY_NS;
 }
 
@@ -432,12 +435,10 @@ async fn compare<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8; 32])
         return true;
     }
     if !job.tiebreak {
-        event(
-            now,
-            job,
-            "tiebreak",
-            format!("{} replicas disagree", live.len()),
-        );
+        let kind = EventKind::TieBreak {
+            replicas: live.len() as u32,
+        };
+        event(now, job, kind);
         job.tiebreak = true;
         job.status = JobStatus::Running;
         job.next_action_ns = now;
@@ -492,12 +493,10 @@ async fn store_result<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     });
     job.stored_result_bytes = bytes.map_or(0, |b| b.len() as u64);
     let now = rt.time();
-    event(
-        now,
-        job,
-        "verified",
-        format!("result of {}", job.assignments[accepted].miner),
-    );
+    let kind = EventKind::Verified {
+        miner: job.assignments[accepted].miner,
+    };
+    event(now, job, kind);
     job.status = JobStatus::Settling;
     job.next_action_ns = now;
     job.updated_at_ns = now;

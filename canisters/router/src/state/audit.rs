@@ -3,7 +3,7 @@
 //! names only the state and the job, and calls nothing back, so the flows
 //! depend on it and never on each other for bookkeeping.
 
-use super::mutate_state;
+use super::{mutate_state, EventKind};
 use crate::job::{Assignment, Job};
 use tensormine_core::router::*;
 
@@ -13,8 +13,8 @@ pub fn save(job: &Job) {
 }
 
 /// Appends an event about `job` to the log.
-pub fn event(now: u64, job: &Job, kind: &str, detail: String) {
-    mutate_state(|s| s.record(now, Some(&job.id), kind, detail));
+pub fn event(now: u64, job: &Job, kind: EventKind) {
+    mutate_state(|s| s.record(now, Some(&job.id), kind));
 }
 
 /// Marks the job for refunding (the settle step returns the money).
@@ -26,7 +26,13 @@ pub fn start_refund(job: &mut Job, now: u64, reason: String) {
     {
         a.state = AssignmentState::TimedOut;
     }
-    event(now, job, "refunding", reason.clone());
+    event(
+        now,
+        job,
+        EventKind::Refunding {
+            reason: reason.clone(),
+        },
+    );
     job.status = JobStatus::Refunding;
     job.reason = Some(reason);
     job.next_action_ns = now;

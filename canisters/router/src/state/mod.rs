@@ -22,7 +22,7 @@ pub use tensormine_core::stable::Cbor;
 pub mod audit;
 pub mod event;
 
-pub use event::Event;
+pub use event::{Event, EventKind};
 
 /// Counters kept in one stable cell.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
