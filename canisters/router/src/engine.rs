@@ -4,11 +4,12 @@
 //! lost answer repeats at most an idempotent call (worker dispatch by job
 //! id, escrow hold/release/refund/slash by job id).
 
-use crate::guard::JobGuard;
+use crate::clients::worker::{self, Reply};
+use crate::guard::TaskGuard;
 use crate::job::{replicas, Assignment, Job};
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state};
-use crate::worker_client::{self, Reply};
+use crate::state::audit::{cancel, cancellable, charge, event, save, start_refund};
+use crate::state::{mutate_state, read_state, EventKind};
 use crate::{settle, submit, sync, verify};
 use candid::Principal;
 use tensormine_core::api::{JobState as WorkerState, Progress};
@@ -20,8 +21,7 @@ use tensormine_core::{signing, Digest32};
 pub const MAX_JOBS_PER_TICK: usize = 32;
 /// How long a job without an available miner waits before looking again.
 const RETRY_MATCH_NS: u64 = 5_000_000_000;
-/// Consecutive failed polls after which a worker is given up on.
-pub const MAX_POLL_ERRORS: u32 = 5;
+pub use crate::job::MAX_POLL_ERRORS;
 const SECOND_NS: u64 = 1_000_000_000;
 
 /// Advances every due job (concurrently; each under its own guard).
@@ -31,7 +31,7 @@ pub async fn tick<R: Runtime>(rt: &R) {
         s.due
             .iter()
             .take_while(|(at, _)| *at <= now)
-            .filter(|(_, id)| !s.busy_jobs.contains(id))
+            .filter(|(_, id)| !s.is_busy(id))
             .map(|(_, id)| id.clone())
             .take(MAX_JOBS_PER_TICK)
             .collect()
@@ -41,7 +41,7 @@ pub async fn tick<R: Runtime>(rt: &R) {
 
 /// One step of one job.
 pub async fn advance<R: Runtime>(rt: &R, id: &str) {
-    let Some(_guard) = JobGuard::new(id) else {
+    let Ok(_guard) = TaskGuard::job(id) else {
         return;
     };
     let Some(job) = read_state(|s| s.job(id)) else {
@@ -57,26 +57,6 @@ pub async fn advance<R: Runtime>(rt: &R, id: &str) {
     }
 }
 
-pub fn save(job: &Job) {
-    mutate_state(|s| s.put_job(job.clone()));
-}
-
-pub fn event(now: u64, job: &Job, kind: &str, detail: String) {
-    mutate_state(|s| s.record(now, Some(&job.id), kind, detail));
-}
-
-/// Marks the job for refunding (the settle step returns the money).
-pub fn start_refund(job: &mut Job, now: u64, reason: String) {
-    for a in job.assignments.iter_mut().filter(|a| a.is_live() && !a.is_committed()) {
-        a.state = AssignmentState::TimedOut;
-    }
-    event(now, job, "refunding", reason.clone());
-    job.status = JobStatus::Refunding;
-    job.reason = Some(reason);
-    job.next_action_ns = now;
-    job.updated_at_ns = now;
-}
-
 /// Applies a cancellation asked while the job was busy.
 fn take_cancel(job: &mut Job, now: u64) -> bool {
     let asked = mutate_state(|s| s.cancels.remove(&job.id));
@@ -87,23 +67,6 @@ fn take_cancel(job: &mut Job, now: u64) -> bool {
     false
 }
 
-/// A job can be cancelled until a miner commits a result.
-pub fn cancellable(job: &Job) -> bool {
-    matches!(job.status, JobStatus::Matching | JobStatus::Running)
-        && !job.assignments.iter().any(Assignment::is_committed)
-}
-
-pub fn cancel(job: &mut Job, now: u64) {
-    for a in job.assignments.iter_mut().filter(|a| a.is_live()) {
-        a.state = AssignmentState::Failed {
-            reason: "job cancelled by the submitter".into(),
-        };
-        // Not the miner's fault: nothing to report.
-        a.reported = true;
-    }
-    start_refund(job, now, "cancelled by the submitter".into());
-}
-
 async fn work<R: Runtime>(rt: &R, mut job: Job) {
     let config = read_state(|s| s.config());
     let now = rt.time();
@@ -112,7 +75,11 @@ async fn work<R: Runtime>(rt: &R, mut job: Job) {
         return settle::finish(rt, job).await;
     }
     if now >= job.deadline_ns {
-        start_refund(&mut job, now, "the deadline passed before a verified result".into());
+        start_refund(
+            &mut job,
+            now,
+            "the deadline passed before a verified result".into(),
+        );
         save(&job);
         return settle::finish(rt, job).await;
     }
@@ -181,7 +148,9 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
         return start_refund(job, now, reason);
     }
     let mut picked = pick(job, c, roles.len());
-    if picked.len() < roles.len() && now.saturating_sub(read_state(|s| s.last_sync_ns)) > RETRY_MATCH_NS {
+    if picked.len() < roles.len()
+        && now.saturating_sub(read_state(|s| s.last_sync_ns)) > RETRY_MATCH_NS
+    {
         // The feed may know miners the last sync did not.
         sync::run(rt).await;
         picked = pick(job, c, roles.len());
@@ -197,7 +166,12 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
             .iter()
             .find(|(w, _)| *w == job.request.workload.kind())
             .map_or(0, |(_, p)| *p);
-        event(now, job, "assigned", format!("{miner} as {role:?} at {ask} sats/unit"));
+        let kind = EventKind::Assigned {
+            miner,
+            role: role.clone(),
+            price_per_unit_sats: ask,
+        };
+        event(now, job, kind);
         job.assignments.push(Assignment {
             miner,
             endpoint: info.endpoint,
@@ -263,26 +237,36 @@ async fn poll_assignments<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     let steps = due.iter().map(|&i| step(rt, job, i, c, replicated));
     let updated = futures::future::join_all(steps).await;
     for (i, (a, cycles)) in due.into_iter().zip(updated) {
-        verify::charge(job, cycles);
+        charge(job, cycles);
         if a.state != job.assignments[i].state {
-            event(rt.time(), job, "assignment", format!("{} {:?}", a.miner, a.state));
+            let kind = EventKind::AssignmentChanged {
+                miner: a.miner,
+                state: a.state.clone(),
+            };
+            event(rt.time(), job, kind);
         }
         job.assignments[i] = a;
     }
 }
 
 /// One outcall for assignment `i`; the updated assignment and its cost.
-async fn step<R: Runtime>(rt: &R, job: &Job, i: usize, c: &Config, replicated: bool) -> (Assignment, u128) {
+async fn step<R: Runtime>(
+    rt: &R,
+    job: &Job,
+    i: usize,
+    c: &Config,
+    replicated: bool,
+) -> (Assignment, u128) {
     let mut a = job.assignments[i].clone();
     match a.state {
         AssignmentState::Dispatching { tries } => {
-            let called = worker_client::dispatch(rt, &a.endpoint, &job.id, &job.spec, replicated).await;
+            let called = worker::dispatch(rt, &a.endpoint, &job.id, &job.spec, replicated).await;
             let now = rt.time();
             on_dispatch(&mut a, job, called.reply, tries, c, now);
             (a, called.cycles)
         }
         AssignmentState::Running { polls } => {
-            let called = worker_client::status(rt, &a.endpoint, &job.id, replicated).await;
+            let called = worker::status(rt, &a.endpoint, &job.id, replicated).await;
             let now = rt.time();
             on_status(&mut a, job, called.reply, polls, c, now);
             (a, called.cycles)
@@ -397,8 +381,14 @@ fn check_commitment(
     a: &Assignment,
     r: &tensormine_core::api::SignedResult,
 ) -> Result<(), String> {
-    signing::verify_result(&a.worker_key, &job.id, &job.spec_hash, &r.commitment, &r.signature.0)
-        .map_err(|e| format!("result signature: {e}"))?;
+    signing::verify_result(
+        &a.worker_key,
+        &job.id,
+        &job.spec_hash,
+        &r.commitment,
+        &r.signature.0,
+    )
+    .map_err(|e| format!("result signature: {e}"))?;
     let cm = &r.commitment;
     let (rows, cols) = match &job.request.workload {
         WorkloadInput::Matmul { m, n, .. } => (*m as u64, Some(*n as u64)),
@@ -422,7 +412,10 @@ fn update_status(job: &mut Job, now: u64) {
         } else {
             JobStatus::Matching
         };
-        job.next_action_ns = job.next_action_ns.max(now).min(next_poll(job).unwrap_or(u64::MAX));
+        job.next_action_ns = job
+            .next_action_ns
+            .max(now)
+            .min(next_poll(job).unwrap_or(u64::MAX));
         return;
     }
     if job.live().all(|(_, a)| a.is_committed()) {

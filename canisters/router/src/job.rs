@@ -6,6 +6,10 @@ use tensormine_core::api::{JobSpec, Progress, SignedResult};
 use tensormine_core::router::*;
 use tensormine_core::Digest32;
 
+/// Consecutive failed outcalls (polls, challenges) after which a worker is
+/// given up on.
+pub const MAX_POLL_ERRORS: u32 = 5;
+
 /// One miner's part in a job.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Assignment {
@@ -40,12 +44,17 @@ impl Assignment {
     pub fn is_live(&self) -> bool {
         !matches!(
             self.state,
-            AssignmentState::Rejected { .. } | AssignmentState::TimedOut | AssignmentState::Failed { .. }
+            AssignmentState::Rejected { .. }
+                | AssignmentState::TimedOut
+                | AssignmentState::Failed { .. }
         )
     }
 
     pub fn is_committed(&self) -> bool {
-        matches!(self.state, AssignmentState::Committed | AssignmentState::Accepted)
+        matches!(
+            self.state,
+            AssignmentState::Committed | AssignmentState::Accepted
+        )
     }
 
     pub fn view(&self) -> AssignmentView {
@@ -150,7 +159,10 @@ impl Job {
     }
 
     pub fn live(&self) -> impl Iterator<Item = (usize, &Assignment)> {
-        self.assignments.iter().enumerate().filter(|(_, a)| a.is_live())
+        self.assignments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_live())
     }
 }
 

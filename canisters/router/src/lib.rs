@@ -5,13 +5,13 @@
 //! polling, failover — one step per due job per tick), [`verify`] (Freivalds,
 //! replica comparison, audits, tie-breaks), [`settle`] (slash, release or
 //! refund, registry reports), [`receipts`] (Merkle tree, certified root,
-//! signed batches), [`sync`] (the registry's change feed), [`worker_client`]
-//! (the worker's HTTP API), [`escrow`] (calls to the escrow and registry),
+//! signed batches), [`sync`] (the registry's change feed), [`clients`]
+//! (typed calls to the escrow, the registry and the workers' HTTP API),
 //! [`state`] and [`memory`], [`guard`], [`lifecycle`], [`metrics`] and
 //! [`runtime`] (all I/O behind a trait). Interface: `candid/router.did`.
 
+pub mod clients;
 pub mod engine;
-pub mod escrow;
 pub mod guard;
 pub mod job;
 pub mod lifecycle;
@@ -24,7 +24,6 @@ pub mod state;
 pub mod submit;
 pub mod sync;
 pub mod verify;
-pub mod worker_client;
 
 #[cfg(test)]
 mod tests;
@@ -113,16 +112,16 @@ fn cancel_job(id: String) -> Result<JobView, CancelError> {
     if read_state(|s| s.config().read_only) {
         return Err(CancelError::ReadOnly);
     }
-    if !engine::cancellable(&job) {
+    if !state::audit::cancellable(&job) {
         return Err(CancelError::TooLate { status: job.status });
     }
-    if read_state(|s| s.busy_jobs.contains(&id)) {
+    if read_state(|s| s.is_busy(&id)) {
         // A step is in flight: the engine applies it when the step ends.
         mutate_state(|s| s.cancels.insert(id));
         return Ok(job.view());
     }
-    engine::cancel(&mut job, now());
-    engine::save(&job);
+    state::audit::cancel(&mut job, now());
+    state::audit::save(&job);
     Ok(job.view())
 }
 
@@ -137,7 +136,10 @@ fn get_result(id: String, offset: u64, length: u64) -> Result<ResultChunk, Resul
         return Err(ResultError::NotReady { status: job.status });
     }
     let accepted = &job.assignments[job.accepted.expect("settled jobs have a result")];
-    let byte_len = accepted.commitment.as_ref().map_or(0, |r| r.commitment.byte_len);
+    let byte_len = accepted
+        .commitment
+        .as_ref()
+        .map_or(0, |r| r.commitment.byte_len);
     if job.stored_result_bytes == 0 {
         return Err(ResultError::NotStored {
             endpoint: accepted.endpoint.clone(),

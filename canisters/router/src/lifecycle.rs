@@ -4,7 +4,7 @@
 //! next step, and the re-armed tick picks them up.
 
 use crate::runtime::{IcRuntime, Runtime};
-use crate::state::{mutate_state, read_state};
+use crate::state::{mutate_state, read_state, EventKind};
 use std::cell::RefCell;
 use std::time::Duration;
 use tensormine_core::router::*;
@@ -93,33 +93,74 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
 
 fn check(c: &Config) -> Result<(), String> {
     let rule = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-    rule(c.registry.is_some() && c.escrow.is_some(), "registry and escrow must be set")?;
+    rule(
+        c.registry.is_some() && c.escrow.is_some(),
+        "registry and escrow must be set",
+    )?;
     rule(
         ["dfx_test_key", "test_key_1", "key_1"].contains(&c.schnorr_key_name.as_str()),
         "schnorr_key_name must be dfx_test_key, test_key_1 or key_1",
     )?;
     rule(c.fee_ppm <= 1_000_000, "fee_ppm must be at most 1000000")?;
-    rule(c.max_inline_bytes <= 1_000_000, "max_inline_bytes must be at most 1000000 (the outcall request limit is 2 MB)")?;
-    rule((1..=4096).contains(&c.max_sentences), "max_sentences must be 1..=4096")?;
-    rule((1..=1_048_576).contains(&c.max_matmul_dim), "max_matmul_dim must be 1..=1048576")?;
-    rule(c.max_freivalds_elements <= 64 * 1024 * 1024, "max_freivalds_elements must be at most 67108864 (the instruction limit)")?;
-    rule((1..=512).contains(&c.challenge_rows), "challenge_rows must be 1..=512")?;
-    rule(c.max_stored_result_bytes <= 64 * 1024 * 1024, "max_stored_result_bytes must be at most 64 MiB")?;
     rule(
-        1 <= c.min_deadline_secs && c.min_deadline_secs <= c.max_deadline_secs && c.max_deadline_secs <= 30 * 86_400,
+        c.max_inline_bytes <= 1_000_000,
+        "max_inline_bytes must be at most 1000000 (the outcall request limit is 2 MB)",
+    )?;
+    rule(
+        (1..=4096).contains(&c.max_sentences),
+        "max_sentences must be 1..=4096",
+    )?;
+    rule(
+        (1..=1_048_576).contains(&c.max_matmul_dim),
+        "max_matmul_dim must be 1..=1048576",
+    )?;
+    rule(
+        c.max_freivalds_elements <= 64 * 1024 * 1024,
+        "max_freivalds_elements must be at most 67108864 (the instruction limit)",
+    )?;
+    rule(
+        (1..=512).contains(&c.challenge_rows),
+        "challenge_rows must be 1..=512",
+    )?;
+    rule(
+        c.max_stored_result_bytes <= 64 * 1024 * 1024,
+        "max_stored_result_bytes must be at most 64 MiB",
+    )?;
+    rule(
+        1 <= c.min_deadline_secs
+            && c.min_deadline_secs <= c.max_deadline_secs
+            && c.max_deadline_secs <= 30 * 86_400,
         "deadlines must satisfy 1 ≤ min_deadline_secs ≤ max_deadline_secs ≤ 30 days",
     )?;
-    rule(c.assignment_timeout_secs >= 1, "assignment_timeout_secs must be at least 1")?;
+    rule(
+        c.assignment_timeout_secs >= 1,
+        "assignment_timeout_secs must be at least 1",
+    )?;
     rule(c.max_failovers <= 20, "max_failovers must be at most 20")?;
-    rule(c.dispatch_retries <= 20, "dispatch_retries must be at most 20")?;
+    rule(
+        c.dispatch_retries <= 20,
+        "dispatch_retries must be at most 20",
+    )?;
     rule(
         1 <= c.poll_initial_ms && c.poll_initial_ms <= c.poll_max_ms && c.poll_max_ms <= 600_000,
         "polling must satisfy 1 ≤ poll_initial_ms ≤ poll_max_ms ≤ 600000",
     )?;
-    rule((1..=3_600).contains(&c.sync_interval_secs), "sync_interval_secs must be 1..=3600")?;
-    rule((100..=60_000).contains(&c.tick_interval_ms), "tick_interval_ms must be 100..=60000")?;
-    rule(c.receipt_batch_max >= 1, "receipt_batch_max must be at least 1")?;
-    rule((1..=86_400).contains(&c.receipt_batch_secs), "receipt_batch_secs must be 1..=86400")
+    rule(
+        (1..=3_600).contains(&c.sync_interval_secs),
+        "sync_interval_secs must be 1..=3600",
+    )?;
+    rule(
+        (100..=60_000).contains(&c.tick_interval_ms),
+        "tick_interval_ms must be 100..=60000",
+    )?;
+    rule(
+        c.receipt_batch_max >= 1,
+        "receipt_batch_max must be at least 1",
+    )?;
+    rule(
+        (1..=86_400).contains(&c.receipt_batch_secs),
+        "receipt_batch_secs must be 1..=86400",
+    )
 }
 
 pub fn init(arg: Option<RouterArg>) {
@@ -132,7 +173,13 @@ pub fn init(arg: Option<RouterArg>) {
     let now = IcRuntime.time();
     mutate_state(|s| {
         s.set_config(config.clone());
-        s.record(now, None, "init", format!("{config:?}"));
+        s.record(
+            now,
+            None,
+            EventKind::Init {
+                config: config.clone(),
+            },
+        );
     });
     arm_timers();
 }
@@ -147,10 +194,17 @@ pub fn post_upgrade(arg: Option<RouterArg>) {
         Some(RouterArg::Init(_)) => ic_cdk::trap("upgrade needs RouterArg::Upgrade"),
     };
     let now = IcRuntime.time();
-    let config = apply_update(read_state(|s| s.config()), update).unwrap_or_else(|e| ic_cdk::trap(e));
+    let config =
+        apply_update(read_state(|s| s.config()), update).unwrap_or_else(|e| ic_cdk::trap(e));
     let root = mutate_state(|s| {
         s.set_config(config.clone());
-        s.record(now, None, "upgrade", format!("{config:?}"));
+        s.record(
+            now,
+            None,
+            EventKind::Upgrade {
+                config: config.clone(),
+            },
+        );
         crate::receipts::root(s)
     });
     IcRuntime.set_certified_data(&root.0);
@@ -161,10 +215,15 @@ pub fn set_config(caller: candid::Principal, update: ConfigUpdate) -> Result<Con
     if !ic_cdk::api::is_controller(&caller) {
         return Err(ConfigError::NotController);
     }
-    let config = apply_update(read_state(|s| s.config()), update).map_err(|reason| ConfigError::Invalid { reason })?;
+    let config = apply_update(read_state(|s| s.config()), update)
+        .map_err(|reason| ConfigError::Invalid { reason })?;
     mutate_state(|s| {
         s.set_config(config.clone());
-        s.record(IcRuntime.time(), None, "config", format!("by {caller}: {config:?}"));
+        let kind = EventKind::ConfigChanged {
+            by: caller,
+            config: config.clone(),
+        };
+        s.record(IcRuntime.time(), None, kind);
     });
     arm_timers();
     Ok(config)
@@ -172,15 +231,23 @@ pub fn set_config(caller: candid::Principal, update: ConfigUpdate) -> Result<Con
 
 /// (Re-)arms the timers from the configuration.
 pub fn arm_timers() {
-    TIMERS.with(|t| t.borrow_mut().drain(..).for_each(ic_cdk_timers::clear_timer));
+    TIMERS.with(|t| {
+        t.borrow_mut()
+            .drain(..)
+            .for_each(ic_cdk_timers::clear_timer)
+    });
     let c = read_state(|s| s.config());
     // Ticks may overlap (a step can wait on a slow worker); each job has its guard.
-    let tick = ic_cdk_timers::set_timer_interval(Duration::from_millis(c.tick_interval_ms), || async {
-        crate::engine::tick(&IcRuntime).await;
-    });
-    let sync = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(c.sync_interval_secs), async || {
-        crate::sync::run(&IcRuntime).await;
-    });
+    let tick =
+        ic_cdk_timers::set_timer_interval(Duration::from_millis(c.tick_interval_ms), || async {
+            crate::engine::tick(&IcRuntime).await;
+        });
+    let sync = ic_cdk_timers::set_timer_interval_serial(
+        Duration::from_secs(c.sync_interval_secs),
+        async || {
+            crate::sync::run(&IcRuntime).await;
+        },
+    );
     let batch = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(5), async || {
         crate::receipts::sign_due(&IcRuntime).await;
     });

@@ -6,16 +6,18 @@
 //! signed batch covering it, which `tensormine_core::receipt::verify_receipt`
 //! checks offline with the router's public key.
 
-use crate::guard::BatchGuard;
+use crate::guard::{Task, TaskGuard};
 use crate::job::Job;
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state, Cbor, State, StableNodes, StableNodesRead};
+use crate::state::{
+    mutate_state, read_state, Cbor, EventKind, StableNodes, StableNodesRead, State,
+};
 use candid::Principal;
 use serde_bytes::ByteBuf;
 use tensormine_core::api::HexBytes;
 use tensormine_core::receipt::{
-    batch_message, MinerLine, MinerVerdict, Receipt, ReceiptOutcome, ReceiptTree, ResultRef, SignedBatch,
-    RECEIPT_VERSION,
+    batch_message, MinerLine, MinerVerdict, Receipt, ReceiptOutcome, ReceiptTree, ResultRef,
+    SignedBatch, RECEIPT_VERSION,
 };
 use tensormine_core::router::*;
 use tensormine_core::Digest32;
@@ -25,15 +27,23 @@ use tensormine_core::Digest32;
 fn miner_line(a: &crate::job::Assignment, settled: bool) -> MinerLine {
     MinerLine {
         miner: HexBytes(a.miner.as_slice().to_vec()),
-        paid_sats: if settled && a.state == AssignmentState::Accepted { a.price_sats } else { 0 },
+        paid_sats: if settled && a.state == AssignmentState::Accepted {
+            a.price_sats
+        } else {
+            0
+        },
         verdict: match &a.state {
             AssignmentState::Accepted => MinerVerdict::Accepted,
             AssignmentState::TimedOut => MinerVerdict::TimedOut,
-            AssignmentState::Rejected { reason } => MinerVerdict::Rejected { reason: reason.clone() },
-            AssignmentState::Failed { reason } => MinerVerdict::Failed { reason: reason.clone() },
-            AssignmentState::Committed | AssignmentState::Dispatching { .. } | AssignmentState::Running { .. } => {
-                MinerVerdict::Unchecked
-            }
+            AssignmentState::Rejected { reason } => MinerVerdict::Rejected {
+                reason: reason.clone(),
+            },
+            AssignmentState::Failed { reason } => MinerVerdict::Failed {
+                reason: reason.clone(),
+            },
+            AssignmentState::Committed
+            | AssignmentState::Dispatching { .. }
+            | AssignmentState::Running { .. } => MinerVerdict::Unchecked,
         },
         slashed_sats: a.slashed_sats,
     }
@@ -43,7 +53,9 @@ fn miner_line(a: &crate::job::Assignment, settled: bool) -> MinerLine {
 pub fn receipt(router: Principal, job: &Job, index: u64, now: u64) -> Receipt {
     let outcome = match (job.status, job.request.tier) {
         (JobStatus::Settled, Tier::None) => ReceiptOutcome::Unverified,
-        (JobStatus::Settled, Tier::Audit { .. }) if job.audited == Some(false) => ReceiptOutcome::Unverified,
+        (JobStatus::Settled, Tier::Audit { .. }) if job.audited == Some(false) => {
+            ReceiptOutcome::Unverified
+        }
         (JobStatus::Settled, _) => ReceiptOutcome::Verified,
         _ => ReceiptOutcome::Refunded {
             reason: job.reason.clone().unwrap_or_default(),
@@ -117,11 +129,12 @@ pub async fn sign_due<R: Runtime>(rt: &R) {
     if waiting == 0 || (waiting < c.receipt_batch_max && !old_enough) {
         return;
     }
-    let Some(_guard) = BatchGuard::new() else {
+    let Ok(_guard) = TaskGuard::new(Task::ReceiptBatch) else {
         return;
     };
     ensure_public_key(rt, &c.schnorr_key_name).await;
-    let (index, size, root) = read_state(|s| (s.batches.len(), s.counters().receipt_tree_size, root(s)));
+    let (index, size, root) =
+        read_state(|s| (s.batches.len(), s.counters().receipt_tree_size, root(s)));
     let router = rt.id();
     let message = batch_message(router.as_slice(), index, size, &root);
     match rt.sign(&c.schnorr_key_name, message.0.to_vec()).await {
@@ -142,9 +155,15 @@ pub async fn sign_due<R: Runtime>(rt: &R) {
                 k.totals.signatures += 1;
                 k.totals.signature_cycles += cycles;
             });
-            s.record(rt.time(), None, "batch_signed", format!("batch {index} covers {size} receipts"));
+            let kind = EventKind::BatchSigned {
+                index,
+                tree_size: size,
+            };
+            s.record(rt.time(), None, kind);
         }),
-        Err(e) => mutate_state(|s| s.record(rt.time(), None, "batch_sign_failed", e)),
+        Err(e) => {
+            mutate_state(|s| s.record(rt.time(), None, EventKind::BatchSignFailed { reason: e }))
+        }
     }
 }
 
@@ -155,7 +174,9 @@ pub async fn ensure_public_key<R: Runtime>(rt: &R, key_name: &str) {
     }
     match rt.public_key(key_name).await {
         Ok(key) => mutate_state(|s| s.update_counters(|c| c.public_key = Some(key))),
-        Err(e) => mutate_state(|s| s.record(rt.time(), None, "public_key_failed", e)),
+        Err(e) => {
+            mutate_state(|s| s.record(rt.time(), None, EventKind::PublicKeyFailed { reason: e }))
+        }
     }
 }
 
@@ -176,18 +197,26 @@ fn covering_batch(s: &State, index: u64) -> Option<SignedBatch> {
 pub fn get_receipt(job_id: &str, now: u64) -> Result<ReceiptProofView, ReceiptError> {
     read_state(|s| {
         let job = s.job(job_id).ok_or(ReceiptError::NotFound)?;
-        let index = job.receipt_index.ok_or(ReceiptError::NotSettled { status: job.status })?;
+        let index = job
+            .receipt_index
+            .ok_or(ReceiptError::NotSettled { status: job.status })?;
         let batch = covering_batch(s, index).ok_or_else(|| {
             let c = s.config();
             let since = s.counters().oldest_unsigned_ns.unwrap_or(now);
             ReceiptError::NotYetSigned {
-                retry_after_ns: (since + c.receipt_batch_secs * 1_000_000_000).saturating_sub(now).max(1_000_000_000),
+                retry_after_ns: (since + c.receipt_batch_secs * 1_000_000_000)
+                    .saturating_sub(now)
+                    .max(1_000_000_000),
             }
         })?;
-        let tree = ReceiptTree::new(StableNodesRead(&s.receipt_nodes), s.counters().receipt_tree_size);
+        let tree = ReceiptTree::new(
+            StableNodesRead(&s.receipt_nodes),
+            s.counters().receipt_tree_size,
+        );
         let path = tree.inclusion_proof(index, batch.tree_size);
         Ok(ReceiptProofView {
-            receipt: String::from_utf8(s.receipts.get(&index).expect("stored receipt")).expect("receipts are JSON"),
+            receipt: String::from_utf8(s.receipts.get(&index).expect("stored receipt"))
+                .expect("receipts are JSON"),
             leaf_index: index,
             path: path.iter().map(|d| ByteBuf::from(d.0.to_vec())).collect(),
             batch_index: batch.index,

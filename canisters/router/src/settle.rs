@@ -4,14 +4,15 @@
 //! escrow call is idempotent by job id, so a retry after a lost answer is
 //! safe; the job becomes final only once the escrow confirmed.
 
-use crate::engine::{event, save};
-use crate::escrow::{self, Settlement};
+use crate::clients::escrow::{refund_settlement, release_settlement, slashed_sats};
 use crate::job::Job;
 use crate::receipts;
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state};
+use crate::state::audit::{event, save};
+use crate::state::{mutate_state, read_state, EventKind};
 use crate::submit::{cycles_to_sats, protocol_fee};
 use candid::Principal;
+use tensormine_core::escrow::Settlement;
 use tensormine_core::registry::JobOutcome;
 use tensormine_core::router::*;
 
@@ -33,27 +34,36 @@ pub fn fee(c: &Config, job: &Job, miners: u64) -> u64 {
 }
 
 fn slash_amount(c: &Config, price: u64) -> u64 {
-    price.saturating_mul(c.slash_multiplier as u64).max(c.min_slash_sats)
+    price
+        .saturating_mul(c.slash_multiplier as u64)
+        .max(c.min_slash_sats)
 }
 
 pub async fn finish<R: Runtime>(rt: &R, mut job: Job) {
     let c = read_state(|s| s.config());
-    let (escrow, registry) = (c.escrow.expect("escrow configured"), c.registry.expect("registry configured"));
+    let (escrow, registry) = (
+        c.escrow.expect("escrow configured"),
+        c.registry.expect("registry configured"),
+    );
     if !slash_rejected(rt, &mut job, &c, escrow).await {
         return;
     }
     let settlement = if job.status == JobStatus::Settling {
         let payees = payees(&job);
         let miners: u64 = payees.iter().map(|(_, s)| s).sum();
-        escrow::release(rt, escrow, &job.id, &payees, fee(&c, &job, miners)).await
+        rt.release(escrow, &job.id, &payees, fee(&c, &job, miners))
+            .await
+            .map(release_settlement)
     } else {
-        escrow::refund(rt, escrow, &job.id).await
+        rt.refund(escrow, &job.id).await.map(refund_settlement)
     };
     let now = rt.time();
-    let settlement = match settlement {
-        Ok(Ok(s)) => s,
-        Ok(Err(reason)) | Err(reason) => {
-            event(now, &job, "settle_retry", reason);
+    // A refusal or an unknown outcome: both are retried (the calls are
+    // idempotent by job id).
+    let settlement = match settlement.map_err(|e| e.to_string()).and_then(|r| r) {
+        Ok(s) => s,
+        Err(reason) => {
+            event(now, &job, EventKind::SettleRetry { reason });
             job.next_action_ns = now + RETRY_NS;
             return save(&job);
         }
@@ -71,23 +81,41 @@ async fn slash_rejected<R: Runtime>(rt: &R, job: &mut Job, c: &Config, escrow: P
             continue;
         }
         let amount = slash_amount(c, a.price_sats);
-        let outcome = escrow::slash(rt, escrow, a.miner, amount, job.submitter, &job.id).await;
+        let outcome = rt
+            .slash(escrow, a.miner, amount, job.submitter, &job.id)
+            .await
+            .map(slashed_sats);
         let now = rt.time();
         match outcome {
             Ok(result) => {
-                let detail = match &result {
-                    Ok(taken) => format!("{} slashed {taken} of {amount} sats", job.assignments[i].miner),
-                    Err(reason) => format!("{} not slashed: {reason}", job.assignments[i].miner),
+                let miner = job.assignments[i].miner;
+                let kind = match &result {
+                    Ok(taken) => EventKind::Slashed {
+                        miner,
+                        requested_sats: amount,
+                        taken_sats: *taken,
+                    },
+                    Err(reason) => EventKind::SlashRefused {
+                        miner,
+                        requested_sats: amount,
+                        reason: reason.clone(),
+                    },
                 };
-                event(now, job, "slashed", detail);
+                event(now, job, kind);
                 let a = &mut job.assignments[i];
                 a.slashed_sats = result.unwrap_or(0);
                 a.slash_done = true;
                 mutate_state(|s| s.update_counters(|k| k.totals.slashes += 1));
                 save(job);
             }
-            Err(reason) => {
-                event(now, job, "slash_retry", reason);
+            Err(e) => {
+                event(
+                    now,
+                    job,
+                    EventKind::SlashRetry {
+                        reason: e.to_string(),
+                    },
+                );
                 job.next_action_ns = now + RETRY_NS;
                 save(job);
                 return false;
@@ -106,7 +134,9 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
         let verified = match a.state {
             _ if a.reported => continue,
             AssignmentState::Accepted => true,
-            AssignmentState::Rejected { .. } | AssignmentState::TimedOut | AssignmentState::Failed { .. } => false,
+            AssignmentState::Rejected { .. }
+            | AssignmentState::TimedOut
+            | AssignmentState::Failed { .. } => false,
             _ => continue,
         };
         let outcome = JobOutcome {
@@ -114,8 +144,14 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
             job_id: job.id.clone(),
             verified,
         };
-        if let Err(e) | Ok(Err(e)) = escrow::report(rt, registry, outcome).await {
-            event(rt.time(), job, "report_failed", e);
+        let failure = match rt.report_job_outcome(registry, outcome).await {
+            Ok(Ok(_reputation)) => None,
+            Ok(Err(refusal)) => Some(format!("{refusal:?}")),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failure {
+            let miner = job.assignments[i].miner;
+            event(rt.time(), job, EventKind::ReportFailed { miner, reason: e });
         }
         job.assignments[i].reported = true;
         save(job);
@@ -125,13 +161,18 @@ async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal)
 fn close<R: Runtime>(rt: &R, mut job: Job, settlement: Settlement) {
     let now = rt.time();
     match settlement {
-        Settlement::Released { fee, refunded, payees } => {
+        Settlement::Released {
+            fee,
+            refunded,
+            payees,
+            ..
+        } => {
             job.status = JobStatus::Settled;
             job.paid_sats = payees.iter().map(|(_, s)| s).sum();
             job.fee_sats = fee;
             job.refunded_sats = refunded;
         }
-        Settlement::Refunded { amount } => {
+        Settlement::Refunded { amount, .. } => {
             job.status = JobStatus::Refunded;
             job.refunded_sats = amount;
         }
@@ -148,11 +189,18 @@ fn close<R: Runtime>(rt: &R, mut job: Job, settlement: Settlement) {
             t.fee_sats += job.fee_sats;
             t.refunded_sats += job.refunded_sats;
         });
-        let detail = format!(
-            "paid {} sats, fee {}, refunded {}",
-            job.paid_sats, job.fee_sats, job.refunded_sats
-        );
-        s.record(now, Some(&job.id), if job.status == JobStatus::Settled { "released" } else { "refunded" }, detail);
+        let kind = if job.status == JobStatus::Settled {
+            EventKind::Released {
+                paid_sats: job.paid_sats,
+                fee_sats: job.fee_sats,
+                refunded_sats: job.refunded_sats,
+            }
+        } else {
+            EventKind::Refunded {
+                refunded_sats: job.refunded_sats,
+            }
+        };
+        s.record(now, Some(&job.id), kind);
         let root = receipts::append(s, rt.id(), &mut job, now);
         s.put_job(job);
         root

@@ -1,11 +1,10 @@
 //! Job intake: validation with typed errors, pricing and quotes, rate
 //! limits, and the escrow hold.
 
-use crate::escrow;
-use crate::guard::JobGuard;
+use crate::guard::TaskGuard;
 use crate::job::{payments_reserved, Job};
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state, State};
+use crate::state::{mutate_state, read_state, EventKind, State};
 use candid::Principal;
 use tensormine_core::api::{self, EmbedSpec, JobSpec, MatmulSpec, MatrixSource};
 use tensormine_core::encoding::F32Array;
@@ -63,7 +62,9 @@ fn operand(
             if let Some(i) = data.iter().position(|v| !v.is_finite()) {
                 return Err(invalid(format!("value {i} is not finite")));
             }
-            Ok(MatrixSource::Inline { data: F32Array(data) })
+            Ok(MatrixSource::Inline {
+                data: F32Array(data),
+            })
         }
         OperandInput::Url { url, sha256 } => {
             let scheme_ok = url.starts_with("https://") || (local && url.starts_with("http://"));
@@ -142,7 +143,11 @@ fn embed_spec(c: &Config, model: &[u8], sentences: &[String]) -> Result<EmbedSpe
 }
 
 fn check_tier(c: &Config, tier: Tier, spec: &JobSpec) -> Result<(), SpecError> {
-    let invalid = |reason: &str| Err(SpecError::InvalidTier { reason: reason.into() });
+    let invalid = |reason: &str| {
+        Err(SpecError::InvalidTier {
+            reason: reason.into(),
+        })
+    };
     match (tier, spec) {
         (Tier::Audit { rate_ppm }, _) if rate_ppm > 1_000_000 => {
             invalid("audit rate_ppm must be at most 1000000")
@@ -164,7 +169,7 @@ fn check_tier(c: &Config, tier: Tier, spec: &JobSpec) -> Result<(), SpecError> {
         (Tier::None, _) => Ok(()),
         (_, JobSpec::Matmul(s))
             if api::challenge_response_size(s.m as u64, s.n as u64, c.challenge_rows as u64)
-                > crate::worker_client::MAX_ANSWER_BYTES =>
+                > crate::clients::worker::MAX_ANSWER_BYTES =>
         {
             invalid("the challenge answer for these dimensions exceeds the 2 MB outcall limit")
         }
@@ -178,7 +183,9 @@ pub fn validate(c: &Config, r: &JobRequest) -> Result<JobSpec, SpecError> {
         WorkloadInput::Matmul { m, k, n, a, b } => {
             JobSpec::Matmul(matmul_spec(c, (*m, *k, *n), a, b)?)
         }
-        WorkloadInput::Embed { model, sentences } => JobSpec::Embed(embed_spec(c, model, sentences)?),
+        WorkloadInput::Embed { model, sentences } => {
+            JobSpec::Embed(embed_spec(c, model, sentences)?)
+        }
     };
     check_tier(c, r.tier, &spec)?;
     if !(c.min_deadline_secs..=c.max_deadline_secs).contains(&r.deadline_secs) {
@@ -222,7 +229,8 @@ pub fn max_price_per_unit(c: &Config, r: &JobRequest) -> Option<u64> {
         .max_price_sats
         .checked_sub(c.fee_base_sats + cycles_reserve_sats(c, r.tier))?;
     // budget ≥ miners + miners·ppm/10⁶ (+1 for rounding up)
-    let miners = (budget.saturating_sub(1) as u128 * 1_000_000 / (1_000_000 + c.fee_ppm as u128)) as u64;
+    let miners =
+        (budget.saturating_sub(1) as u128 * 1_000_000 / (1_000_000 + c.fee_ppm as u128)) as u64;
     let per_unit = miners / reserved / units;
     (per_unit >= 1).then_some(per_unit)
 }
@@ -344,12 +352,20 @@ fn create(s: &mut State, p: Principal, r: JobRequest, spec: JobSpec, now: u64) -
         s.idempotency.insert(key, job.id.clone());
     }
     s.by_submitter.insert((p, n), ());
-    s.record(now, Some(&job.id), "submitted", format!("by {p}, max {} sats", job.request.max_price_sats));
+    let kind = EventKind::Submitted {
+        by: p,
+        max_price_sats: job.request.max_price_sats,
+    };
+    s.record(now, Some(&job.id), kind);
     s.put_job(job.clone());
     job
 }
 
-pub async fn submit<R: Runtime>(rt: &R, p: Principal, r: JobRequest) -> Result<JobView, SubmitError> {
+pub async fn submit<R: Runtime>(
+    rt: &R,
+    p: Principal,
+    r: JobRequest,
+) -> Result<JobView, SubmitError> {
     if p == Principal::anonymous() {
         return Err(SubmitError::AnonymousCaller);
     }
@@ -371,7 +387,7 @@ pub async fn submit<R: Runtime>(rt: &R, p: Principal, r: JobRequest) -> Result<J
         check_limits(s, &c, p, now)?;
         Ok(create(s, p, r, spec, now))
     })?;
-    let _guard = JobGuard::new(&job.id).expect("a new job is not busy");
+    let _guard = TaskGuard::job(&job.id).expect("a new job is not busy");
     hold(rt, job).await
 }
 
@@ -379,16 +395,19 @@ pub async fn submit<R: Runtime>(rt: &R, p: Principal, r: JobRequest) -> Result<J
 /// when the escrow's answer was lost).
 pub async fn hold<R: Runtime>(rt: &R, mut job: Job) -> Result<JobView, SubmitError> {
     let escrow = read_state(|s| s.config().escrow).expect("the escrow is configured");
-    let outcome = escrow::hold(rt, escrow, &job.id, job.submitter, job.request.max_price_sats).await;
+    let outcome = rt
+        .hold(escrow, &job.id, job.submitter, job.request.max_price_sats)
+        .await;
     let now = rt.time();
     job.updated_at_ns = now;
     let result = match outcome {
-        Ok(Ok(())) => {
+        Ok(Ok(_hold)) => {
             job.status = JobStatus::Matching;
             job.next_action_ns = now;
             Ok(())
         }
-        Ok(Err(reason)) => {
+        Ok(Err(refusal)) => {
+            let reason = format!("{refusal:?}");
             job.status = JobStatus::Rejected;
             job.reason = Some(format!("escrow refused the hold: {reason}"));
             Err(SubmitError::HoldRefused { reason })
@@ -402,10 +421,14 @@ pub async fn hold<R: Runtime>(rt: &R, mut job: Job) -> Result<JobView, SubmitErr
     };
     mutate_state(|s| {
         match &result {
-            Ok(()) => s.record(now, Some(&job.id), "held", format!("{} sats", job.request.max_price_sats)),
+            Ok(()) => {
+                let amount_sats = job.request.max_price_sats;
+                s.record(now, Some(&job.id), EventKind::Held { amount_sats })
+            }
             Err(SubmitError::HoldRefused { reason }) => {
                 s.update_counters(|c| c.totals.rejected += 1);
-                s.record(now, Some(&job.id), "hold_refused", reason.clone())
+                let reason = reason.clone();
+                s.record(now, Some(&job.id), EventKind::HoldRefused { reason })
             }
             Err(_) => {}
         }

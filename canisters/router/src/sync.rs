@@ -3,10 +3,9 @@
 //! job finds no miner. Each miner's latest record replaces the old one in
 //! the stable copy and in the matching index; a deregistered miner leaves.
 
-use crate::escrow;
-use crate::guard::SyncGuard;
+use crate::guard::{Task, TaskGuard};
 use crate::runtime::Runtime;
-use crate::state::{mutate_state, read_state, MinerInfo};
+use crate::state::{mutate_state, read_state, EventKind, MinerInfo};
 
 /// Feed entries per call.
 pub const PAGE: u32 = 500;
@@ -14,7 +13,7 @@ pub const PAGE: u32 = 500;
 pub const MAX_PAGES: usize = 20;
 
 pub async fn run<R: Runtime>(rt: &R) {
-    let Some(_guard) = SyncGuard::new() else {
+    let Ok(_guard) = TaskGuard::new(Task::RegistrySync) else {
         return;
     };
     let Some(registry) = read_state(|s| s.config().registry) else {
@@ -25,10 +24,18 @@ pub async fn run<R: Runtime>(rt: &R) {
     }
     for _ in 0..MAX_PAGES {
         let from = read_state(|s| s.counters().registry_seq);
-        let page = match escrow::changes_since(rt, registry, from, PAGE).await {
+        let page = match rt.changes_since(registry, from, PAGE).await {
             Ok(page) => page,
             Err(e) => {
-                mutate_state(|s| s.record(rt.time(), None, "sync_failed", e));
+                mutate_state(|s| {
+                    s.record(
+                        rt.time(),
+                        None,
+                        EventKind::SyncFailed {
+                            reason: e.to_string(),
+                        },
+                    )
+                });
                 return;
             }
         };

@@ -7,11 +7,11 @@
 //! brings in a tie-breaking miner; the majority wins and the others are
 //! rejected (and slashed when settling).
 
-use crate::engine::{event, start_refund};
+use crate::clients::worker::{self, Reply, RESULT_CHUNK_BYTES};
 use crate::job::{Assignment, Job};
 use crate::runtime::Runtime;
-use crate::state::mutate_state;
-use crate::worker_client::{self, Reply, RESULT_CHUNK_BYTES};
+use crate::state::audit::{charge, event, start_refund};
+use crate::state::{mutate_state, EventKind};
 use tensormine_core::api::{ChallengeRequest, ChallengeResponse, JobSpec};
 use tensormine_core::challenge::{challenge_request, check_matmul_answer, operands_held};
 use tensormine_core::encoding::{f32_from_le_bytes, f64_from_le_bytes, f64_to_le_bytes};
@@ -37,7 +37,11 @@ fn result_key(job: &str, slot: usize) -> String {
 }
 
 fn reject(job: &mut Job, i: usize, reason: String, now: u64) {
-    event(now, job, "rejected", format!("{}: {reason}", job.assignments[i].miner));
+    let kind = EventKind::Rejected {
+        miner: job.assignments[i].miner,
+        reason: reason.clone(),
+    };
+    event(now, job, kind);
     job.assignments[i].state = AssignmentState::Rejected { reason };
 }
 
@@ -58,10 +62,18 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     let rand = job.randomness.expect("drawn above");
     if let Tier::Audit { rate_ppm } = job.request.tier {
         if job.audited.is_none() {
-            let draw = u32::from_le_bytes(Digest32::sha256(&rand).0[..4].try_into().expect("4")) % 1_000_000;
-            let primary_new = job.assignments.iter().any(|a| a.role == AssignmentRole::Primary && a.is_live() && a.new_miner);
+            let draw = u32::from_le_bytes(Digest32::sha256(&rand).0[..4].try_into().expect("4"))
+                % 1_000_000;
+            let primary_new = job
+                .assignments
+                .iter()
+                .any(|a| a.role == AssignmentRole::Primary && a.is_live() && a.new_miner);
             let audited = primary_new || draw < rate_ppm;
-            event(rt.time(), job, "audit_draw", format!("audited: {audited} (new miner: {primary_new})"));
+            let kind = EventKind::AuditDrawn {
+                audited,
+                new_miner: primary_new,
+            };
+            event(rt.time(), job, kind);
             job.audited = Some(audited);
             if audited && !freivalds_applies(job) {
                 // An auditor must run it too: back to matching.
@@ -73,7 +85,11 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     }
     let unchecked = matches!(job.request.tier, Tier::None) || job.audited == Some(false);
     if unchecked {
-        let i = job.live().map(|(i, _)| i).next().expect("a committed miner");
+        let i = job
+            .live()
+            .map(|(i, _)| i)
+            .next()
+            .expect("a committed miner");
         accept(job, i);
     } else if freivalds_applies(job) {
         if !freivalds_all(rt, job, c, &rand).await {
@@ -85,7 +101,11 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     if job.status != JobStatus::Verifying {
         return;
     }
-    if job.live().next().is_none() || job.live().any(|(_, a)| !matches!(a.state, AssignmentState::Accepted)) {
+    if job.live().next().is_none()
+        || job
+            .live()
+            .any(|(_, a)| !matches!(a.state, AssignmentState::Accepted))
+    {
         // Every result was rejected (or one still waits): a replacement is matched next.
         job.status = JobStatus::Running;
         job.next_action_ns = rt.time();
@@ -95,25 +115,35 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
 }
 
 /// Counts a failed outcall to a committed miner; after
-/// [`MAX_POLL_ERRORS`](crate::engine::MAX_POLL_ERRORS) in a row the miner is
+/// [`MAX_POLL_ERRORS`](crate::job::MAX_POLL_ERRORS) in a row the miner is
 /// given up on (a replacement is matched) instead of holding the job until
 /// its deadline. Answers whether it was given up on.
 fn give_up_after_errors(job: &mut Job, i: usize, why: &str, now: u64) -> bool {
     let a = &mut job.assignments[i];
     a.errors += 1;
-    if a.errors < crate::engine::MAX_POLL_ERRORS {
+    if a.errors < crate::job::MAX_POLL_ERRORS {
         retry(job, now, why);
         return false;
     }
     a.state = AssignmentState::Failed {
         reason: format!("worker unreachable after committing: {why}"),
     };
-    event(now, job, "assignment", format!("{} failed after committing", job.assignments[i].miner));
+    let kind = EventKind::AssignmentChanged {
+        miner: job.assignments[i].miner,
+        state: job.assignments[i].state.clone(),
+    };
+    event(now, job, kind);
     true
 }
 
 fn retry(job: &mut Job, now: u64, why: &str) {
-    event(now, job, "verify_retry", why.to_string());
+    event(
+        now,
+        job,
+        EventKind::VerifyRetry {
+            reason: why.to_string(),
+        },
+    );
     job.next_action_ns = now + RETRY_NS;
 }
 
@@ -130,8 +160,22 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
         .map(|(i, _)| i)
         .collect();
     for i in todo {
-        let root = job.assignments[i].commitment.as_ref().expect("committed").commitment.merkle_root;
-        let verdict = challenge(rt, job, i, &request, spec.m, spec.n, c.outcall_mode == OutcallMode::Replicated).await;
+        let root = job.assignments[i]
+            .commitment
+            .as_ref()
+            .expect("committed")
+            .commitment
+            .merkle_root;
+        let verdict = challenge(
+            rt,
+            job,
+            i,
+            &request,
+            spec.m,
+            spec.n,
+            c.outcall_mode == OutcallMode::Replicated,
+        )
+        .await;
         let now = rt.time();
         let verdict = match verdict {
             Reply::Ok(answer) => check_matmul_answer(&spec, &root, &request, &answer),
@@ -163,7 +207,12 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
         };
         match verdict {
             Ok(()) => accept(job, i),
-            Err(reason) => reject(job, i, format!("failed the Freivalds check: {reason}"), rt.time()),
+            Err(reason) => reject(
+                job,
+                i,
+                format!("failed the Freivalds check: {reason}"),
+                rt.time(),
+            ),
         }
     }
     true
@@ -179,32 +228,36 @@ async fn challenge<R: Runtime>(
     replicated: bool,
 ) -> Reply<ChallengeResponse> {
     let endpoint = job.assignments[i].endpoint.clone();
-    let called = worker_client::challenge(rt, &endpoint, &job.id, request, m as u64, n as u64, replicated).await;
+    let called = worker::challenge(
+        rt, &endpoint, &job.id, request, m as u64, n as u64, replicated,
+    )
+    .await;
     charge(job, called.cycles);
     called.reply
 }
 
-/// Records one outcall's cycles on the job and in the totals.
-pub fn charge(job: &mut Job, cycles: u128) {
-    job.outcalls += 1;
-    job.outcall_cycles += cycles;
-    mutate_state(|s| {
-        s.update_counters(|k| {
-            k.totals.outcalls += 1;
-            k.totals.outcall_cycles += cycles;
-        })
-    });
-}
-
 /// Fetches a committed result in chunks and checks it against the signed
 /// sha256 and length.
-pub async fn fetch_result<R: Runtime>(rt: &R, job: &mut Job, i: usize, replicated: bool) -> Reply<Vec<u8>> {
+pub async fn fetch_result<R: Runtime>(
+    rt: &R,
+    job: &mut Job,
+    i: usize,
+    replicated: bool,
+) -> Reply<Vec<u8>> {
     let a: Assignment = job.assignments[i].clone();
     let cm = a.commitment.expect("committed").commitment;
     let mut bytes = Vec::with_capacity(cm.byte_len as usize);
     while (bytes.len() as u64) < cm.byte_len {
         let length = (cm.byte_len - bytes.len() as u64).min(RESULT_CHUNK_BYTES);
-        let called = worker_client::result_chunk(rt, &a.endpoint, &job.id, bytes.len() as u64, length, replicated).await;
+        let called = worker::result_chunk(
+            rt,
+            &a.endpoint,
+            &job.id,
+            bytes.len() as u64,
+            length,
+            replicated,
+        )
+        .await;
         charge(job, called.cycles);
         match called.reply {
             Reply::Ok(chunk) => bytes.extend_from_slice(&chunk),
@@ -220,18 +273,35 @@ pub async fn fetch_result<R: Runtime>(rt: &R, job: &mut Job, i: usize, replicate
 }
 
 /// What two replicas are compared on: the embeddings, or `y = C·r`.
-async fn fingerprint<R: Runtime>(rt: &R, job: &mut Job, i: usize, c: &Config, rand: &[u8; 32]) -> Reply<Vec<u8>> {
+async fn fingerprint<R: Runtime>(
+    rt: &R,
+    job: &mut Job,
+    i: usize,
+    c: &Config,
+    rand: &[u8; 32],
+) -> Reply<Vec<u8>> {
     let replicated = c.outcall_mode == OutcallMode::Replicated;
     match job.spec.clone() {
         JobSpec::Embed(_) => fetch_result(rt, job, i, replicated).await,
         JobSpec::Matmul(spec) => {
             let request = challenge_request(rand, spec.m as u64, c.challenge_rows);
-            let root = job.assignments[i].commitment.as_ref().expect("committed").commitment.merkle_root;
+            let root = job.assignments[i]
+                .commitment
+                .as_ref()
+                .expect("committed")
+                .commitment
+                .merkle_root;
             match challenge(rt, job, i, &request, spec.m, spec.n, replicated).await {
-                Reply::Ok(a) if a.merkle_root == root && a.y.0.len() == spec.m as usize && rows_open(&a, &root, spec.m as u64, spec.n as usize) => {
+                Reply::Ok(a)
+                    if a.merkle_root == root
+                        && a.y.0.len() == spec.m as usize
+                        && rows_open(&a, &root, spec.m as u64, spec.n as usize) =>
+                {
                     Reply::Ok(f64_to_le_bytes(&a.y.0))
                 }
-                Reply::Ok(_) => Reply::Unavailable("challenge answer does not open the commitment".into()),
+                Reply::Ok(_) => {
+                    Reply::Unavailable("challenge answer does not open the commitment".into())
+                }
                 other => other.map_err_kind(),
             }
         }
@@ -253,7 +323,9 @@ impl MapKind for Reply<ChallengeResponse> {
 }
 
 fn rows_open(a: &ChallengeResponse, root: &Digest32, m: u64, n: usize) -> bool {
-    a.rows.iter().all(|r| r.values.0.len() == n && merkle::verify_row(root, m, r.index, &r.values.0, &r.path))
+    a.rows.iter().all(|r| {
+        r.values.0.len() == n && merkle::verify_row(root, m, r.index, &r.values.0, &r.path)
+    })
 }
 
 fn embeddings_agree(x: &[u8], y: &[u8], cols: usize) -> bool {
@@ -262,12 +334,14 @@ fn embeddings_agree(x: &[u8], y: &[u8], cols: usize) -> bool {
     };
     x.len() == y.len()
         && cols > 0
-        && x.chunks_exact(cols).zip(y.chunks_exact(cols)).all(|(a, b)| {
-            let dot: f64 = a.iter().zip(b).map(|(&p, &q)| p as f64 * q as f64).sum();
-            let na: f64 = a.iter().map(|&p| (p as f64).powi(2)).sum::<f64>().sqrt();
-            let nb: f64 = b.iter().map(|&q| (q as f64).powi(2)).sum::<f64>().sqrt();
-            na > 0.0 && nb > 0.0 && dot / (na * nb) >= MIN_COSINE
-        })
+        && x.chunks_exact(cols)
+            .zip(y.chunks_exact(cols))
+            .all(|(a, b)| {
+                let dot: f64 = a.iter().zip(b).map(|(&p, &q)| p as f64 * q as f64).sum();
+                let na: f64 = a.iter().map(|&p| (p as f64).powi(2)).sum::<f64>().sqrt();
+                let nb: f64 = b.iter().map(|&q| (q as f64).powi(2)).sum::<f64>().sqrt();
+                na > 0.0 && nb > 0.0 && dot / (na * nb) >= MIN_COSINE
+            })
 }
 
 fn ys_agree(x: &[u8], y: &[u8]) -> bool {
@@ -275,12 +349,19 @@ fn ys_agree(x: &[u8], y: &[u8]) -> bool {
         return false;
     };
     x.len() == y.len()
-        && x.iter().zip(&y).all(|(p, q)| (p - q).abs() <= Y_RTOL * p.abs().max(q.abs()).max(1.0))
+        && x.iter()
+            .zip(&y)
+            .all(|(p, q)| (p - q).abs() <= Y_RTOL * p.abs().max(q.abs()).max(1.0))
 }
 
 /// Whether results `i` and `j` agree.
 fn agree(job: &Job, x: &[u8], y: &[u8], i: usize, j: usize) -> bool {
-    let cols = |k: usize| job.assignments[k].commitment.as_ref().map_or(0, |r| r.commitment.cols);
+    let cols = |k: usize| {
+        job.assignments[k]
+            .commitment
+            .as_ref()
+            .map_or(0, |r| r.commitment.cols)
+    };
     match job.spec {
         JobSpec::Embed(_) => cols(i) == cols(j) && embeddings_agree(x, y, cols(i) as usize),
         JobSpec::Matmul(_) => ys_agree(x, y),
@@ -316,7 +397,11 @@ async fn compare<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8; 32])
     }
     let prints: Vec<Vec<u8>> = crate::state::read_state(|s| {
         live.iter()
-            .map(|&i| s.results.get(&result_key(&job.id, i)).expect("fetched above"))
+            .map(|&i| {
+                s.results
+                    .get(&result_key(&job.id, i))
+                    .expect("fetched above")
+            })
             .collect()
     });
     let agrees = |a: usize, b: usize| agree(job, &prints[a], &prints[b], live[a], live[b]);
@@ -327,7 +412,11 @@ async fn compare<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8; 32])
     }
     // The largest group agreeing with one member, if a strict majority.
     let best = (0..live.len())
-        .map(|a| (0..live.len()).filter(|&b| agrees(a, b)).collect::<Vec<_>>())
+        .map(|a| {
+            (0..live.len())
+                .filter(|&b| agrees(a, b))
+                .collect::<Vec<_>>()
+        })
         .max_by_key(Vec::len)
         .unwrap_or_default();
     if best.len() >= 2 && best.len() * 2 > live.len() {
@@ -335,19 +424,31 @@ async fn compare<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8; 32])
             if best.contains(&pos) {
                 accept(job, i);
             } else {
-                reject(job, i, "result disagrees with the majority of replicas".into(), now);
+                reject(
+                    job,
+                    i,
+                    "result disagrees with the majority of replicas".into(),
+                    now,
+                );
             }
         }
         return true;
     }
     if !job.tiebreak {
-        event(now, job, "tiebreak", format!("{} replicas disagree", live.len()));
+        let kind = EventKind::TieBreak {
+            replicas: live.len() as u32,
+        };
+        event(now, job, kind);
         job.tiebreak = true;
         job.status = JobStatus::Running;
         job.next_action_ns = now;
         return false;
     }
-    start_refund(job, now, "replicas disagree and the tie-breaker did not settle it".into());
+    start_refund(
+        job,
+        now,
+        "replicas disagree and the tie-breaker did not settle it".into(),
+    );
     false
 }
 
@@ -361,7 +462,12 @@ async fn store_result<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
         .map(|(i, _)| i)
         .expect("an accepted miner");
     job.accepted = Some(accepted);
-    let byte_len = job.assignments[accepted].commitment.as_ref().expect("committed").commitment.byte_len;
+    let byte_len = job.assignments[accepted]
+        .commitment
+        .as_ref()
+        .expect("committed")
+        .commitment
+        .byte_len;
     let fetched = mutate_state(|s| s.results.remove(&result_key(&job.id, accepted)));
     let bytes = match fetched {
         Some(b) if matches!(job.spec, JobSpec::Embed(_)) => Some(b),
@@ -369,7 +475,9 @@ async fn store_result<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
             job.fetch_tries += 1;
             match fetch_result(rt, job, accepted, c.outcall_mode == OutcallMode::Replicated).await {
                 Reply::Ok(b) => Some(b),
-                Reply::Unavailable(e) if job.fetch_tries < MAX_FETCH_TRIES => return retry(job, rt.time(), &e),
+                Reply::Unavailable(e) if job.fetch_tries < MAX_FETCH_TRIES => {
+                    return retry(job, rt.time(), &e)
+                }
                 _ => None,
             }
         }
@@ -385,7 +493,10 @@ async fn store_result<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     });
     job.stored_result_bytes = bytes.map_or(0, |b| b.len() as u64);
     let now = rt.time();
-    event(now, job, "verified", format!("result of {}", job.assignments[accepted].miner));
+    let kind = EventKind::Verified {
+        miner: job.assignments[accepted].miner,
+    };
+    event(now, job, kind);
     job.status = JobStatus::Settling;
     job.next_action_ns = now;
     job.updated_at_ns = now;

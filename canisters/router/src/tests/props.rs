@@ -10,7 +10,7 @@
 use super::engine_paths::check_escrow;
 use super::fake::*;
 use crate::engine;
-use crate::state::read_state;
+use crate::state::{audit, read_state};
 use proptest::prelude::*;
 use tensormine_core::encoding::f32_to_le_bytes;
 use tensormine_core::router::*;
@@ -164,9 +164,9 @@ fn run(
             Step::Cancel(i) => {
                 if let Some(id) = ids.get(i) {
                     let mut j = job(id);
-                    if engine::cancellable(&j) {
-                        engine::cancel(&mut j, rt.time_now());
-                        engine::save(&j);
+                    if audit::cancellable(&j) {
+                        audit::cancel(&mut j, rt.time_now());
+                        audit::save(&j);
                     }
                 }
             }

@@ -5,7 +5,7 @@
 
 use crate::job::Job;
 use crate::memory::{self, Memory};
-use candid::{CandidType, Principal};
+use candid::Principal;
 use ic_stable_structures::memory_manager::MemoryManager;
 use ic_stable_structures::{BTreeMap, Cell, DefaultMemoryImpl, Log};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,11 @@ use tensormine_core::router::{Config, Totals};
 use tensormine_core::Digest32;
 
 pub use tensormine_core::stable::Cbor;
+
+pub mod audit;
+pub mod event;
+
+pub use event::{Event, EventKind};
 
 /// Counters kept in one stable cell.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
@@ -73,16 +78,6 @@ impl MinerInfo {
     }
 }
 
-/// An entry of the event log: every state change of a job that moves or
-/// commits money, and configuration changes.
-#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub at_ns: u64,
-    pub job: Option<String>,
-    pub kind: String,
-    pub detail: String,
-}
-
 /// The receipt tree's node store: `(level, index)` packed into a u128 key.
 pub struct StableNodes<'a>(pub &'a mut BTreeMap<u128, [u8; 32], Memory>);
 
@@ -111,6 +106,18 @@ fn node_key(level: u8, index: u64) -> u128 {
     ((level as u128) << 64) | index as u128
 }
 
+/// What a guard ([`crate::guard::TaskGuard`]) protects; declared here
+/// because the running set is state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Task {
+    /// One step of one job (its id).
+    Job(String),
+    /// A registry change-feed sync.
+    RegistrySync,
+    /// Signing a receipt batch.
+    ReceiptBatch,
+}
+
 pub struct State {
     pub config: Cell<Cbor<Config>, Memory>,
     pub counters: Cell<Cbor<Counters>, Memory>,
@@ -126,7 +133,8 @@ pub struct State {
     pub events: Log<Cbor<Event>, Memory, Memory>,
     // Heap caches and guards (rebuilt or empty after an upgrade).
     pub index: MinerIndex<Principal>,
-    pub busy_jobs: BTreeSet<String>,
+    /// Tasks running now, each under its guard.
+    pub running: BTreeSet<Task>,
     /// When each job not final is due (from the jobs in `active`), and the
     /// same ordered by time, so a tick reads only the due ones.
     pub schedule: HeapMap<String, u64>,
@@ -135,8 +143,6 @@ pub struct State {
     pub cancels: BTreeSet<String>,
     /// Jobs not final per submitter (from `active`).
     pub pending: HeapMap<Principal, u32>,
-    pub sync_running: bool,
-    pub batch_running: bool,
     pub last_sync_ns: u64,
     /// Submissions per principal in the current minute: (minute, count).
     pub submit_window: HeapMap<Principal, (u64, u32)>,
@@ -179,13 +185,11 @@ impl State {
             batches: BTreeMap::init(get(memory::RECEIPT_BATCHES)),
             events: Log::init(get(memory::EVENTS_INDEX), get(memory::EVENTS_DATA)),
             index: MinerIndex::new(),
-            busy_jobs: BTreeSet::new(),
+            running: BTreeSet::new(),
             pending: HeapMap::new(),
             schedule: HeapMap::new(),
             due: BTreeSet::new(),
             cancels: BTreeSet::new(),
-            sync_running: false,
-            batch_running: false,
             last_sync_ns: 0,
             submit_window: HeapMap::new(),
             match_seed: [0; 32],
@@ -271,19 +275,6 @@ impl State {
         }
     }
 
-    pub fn record(&mut self, at_ns: u64, job: Option<&str>, kind: &str, detail: String) {
-        // Only fails when stable memory is exhausted; trapping rolls the
-        // change back, which is the safe answer.
-        self.events
-            .append(&Cbor(Event {
-                at_ns,
-                job: job.map(str::to_string),
-                kind: kind.to_string(),
-                detail,
-            }))
-            .expect("event log append");
-    }
-
     pub fn miner(&self, p: &Principal) -> Option<MinerInfo> {
         self.miners.get(p).map(|m| m.0)
     }
@@ -296,6 +287,11 @@ impl State {
     pub fn remove_miner(&mut self, p: &Principal) {
         self.index.remove(p);
         self.miners.remove(p);
+    }
+
+    /// A step of job `id` is in flight.
+    pub fn is_busy(&self, id: &str) -> bool {
+        self.running.contains(&Task::Job(id.to_string()))
     }
 
     /// Jobs of `p` that are not final.

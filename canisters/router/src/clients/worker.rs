@@ -4,10 +4,45 @@
 //! to retry (the worker or the network is down), give up on the miner (it
 //! refused the job) or judge the result.
 
-use crate::runtime::{Outcall, OutcallResponse, Runtime};
 use tensormine_core::api::{
     self, ChallengeRequest, ChallengeResponse, JobAck, JobRequest, JobSpec, JobStatus,
 };
+
+/// An HTTPS outcall to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcall {
+    pub url: String,
+    /// `None` for GET, the JSON body for POST.
+    pub body: Option<Vec<u8>>,
+    pub max_response_bytes: u64,
+    /// Made by every replica (with the `transform_body` transform) or by one.
+    pub replicated: bool,
+    /// How long the worker may take to answer; the outcall's fee grows with
+    /// it (300 cycles per ms per node), so small answers reserve little.
+    pub expected_roundtrip_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcallResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// `x-tensormine-result-length` when present (result chunks).
+    pub total_length: Option<u64>,
+}
+
+/// An outcall's answer and the cycles it was charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcallResult {
+    pub response: Result<OutcallResponse, String>,
+    pub cycles: u128,
+}
+
+/// The transport to workers: one HTTPS outcall. The functions below build
+/// the requests of the worker API on it and classify the answers.
+#[allow(async_fn_in_trait)]
+pub trait WorkerApi {
+    async fn http(&self, request: Outcall) -> OutcallResult;
+}
 
 /// Largest challenge answer accepted (below the 2 MB outcall cap).
 pub const MAX_ANSWER_BYTES: u64 = 1_990_000;
@@ -50,9 +85,17 @@ fn classify(r: Result<OutcallResponse, String>) -> Reply<OutcallResponse> {
         Err(e) => Reply::Unavailable(format!("outcall failed: {e}")),
         Ok(r) if r.status == 200 => Reply::Ok(r),
         Ok(r) if (400..500).contains(&r.status) && r.status != 408 && r.status != 429 => {
-            Reply::Refused(format!("worker answered {}: {}", r.status, excerpt(&r.body)))
+            Reply::Refused(format!(
+                "worker answered {}: {}",
+                r.status,
+                excerpt(&r.body)
+            ))
         }
-        Ok(r) => Reply::Unavailable(format!("worker answered {}: {}", r.status, excerpt(&r.body))),
+        Ok(r) => Reply::Unavailable(format!(
+            "worker answered {}: {}",
+            r.status,
+            excerpt(&r.body)
+        )),
     }
 }
 
@@ -67,20 +110,21 @@ fn parse<T: serde::de::DeserializeOwned>(r: Reply<OutcallResponse>, what: &str) 
     }
 }
 
-async fn outcall<R: Runtime>(rt: &R, request: Outcall) -> (Reply<OutcallResponse>, u128) {
+async fn outcall<R: WorkerApi>(rt: &R, request: Outcall) -> (Reply<OutcallResponse>, u128) {
     let result = rt.http(request).await;
     (classify(result.response), result.cycles)
 }
 
 /// `POST /v1/jobs` (idempotent by job id on the worker).
-pub async fn dispatch<R: Runtime>(
+pub async fn dispatch<R: WorkerApi>(
     rt: &R,
     endpoint: &str,
     job_id: &str,
     spec: &JobSpec,
     replicated: bool,
 ) -> Called<JobAck> {
-    let downloads = matches!(spec, JobSpec::Matmul(m) if !tensormine_core::challenge::operands_held(m));
+    let downloads =
+        matches!(spec, JobSpec::Matmul(m) if !tensormine_core::challenge::operands_held(m));
     let body = serde_json::to_vec(&JobRequest {
         job_id: job_id.to_string(),
         spec: spec.clone(),
@@ -104,7 +148,12 @@ pub async fn dispatch<R: Runtime>(
 }
 
 /// `GET /v1/jobs/{id}`.
-pub async fn status<R: Runtime>(rt: &R, endpoint: &str, job_id: &str, replicated: bool) -> Called<JobStatus> {
+pub async fn status<R: WorkerApi>(
+    rt: &R,
+    endpoint: &str,
+    job_id: &str,
+    replicated: bool,
+) -> Called<JobStatus> {
     let (r, cycles) = outcall(
         rt,
         Outcall {
@@ -123,7 +172,7 @@ pub async fn status<R: Runtime>(rt: &R, endpoint: &str, job_id: &str, replicated
 }
 
 /// `GET /v1/jobs/{id}/result?offset=&length=`.
-pub async fn result_chunk<R: Runtime>(
+pub async fn result_chunk<R: WorkerApi>(
     rt: &R,
     endpoint: &str,
     job_id: &str,
@@ -155,7 +204,7 @@ pub async fn result_chunk<R: Runtime>(
 }
 
 /// `POST /v1/jobs/{id}/challenge`.
-pub async fn challenge<R: Runtime>(
+pub async fn challenge<R: WorkerApi>(
     rt: &R,
     endpoint: &str,
     job_id: &str,

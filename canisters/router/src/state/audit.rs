@@ -1,0 +1,71 @@
+//! The one place a flow changes a job, its money or a verdict and records
+//! it: every step (submit, engine, verify, settle) calls these. A leaf: it
+//! names only the state and the job, and calls nothing back, so the flows
+//! depend on it and never on each other for bookkeeping.
+
+use super::{mutate_state, EventKind};
+use crate::job::{Assignment, Job};
+use tensormine_core::router::*;
+
+/// Stores the job (and reschedules it).
+pub fn save(job: &Job) {
+    mutate_state(|s| s.put_job(job.clone()));
+}
+
+/// Appends an event about `job` to the log.
+pub fn event(now: u64, job: &Job, kind: EventKind) {
+    mutate_state(|s| s.record(now, Some(&job.id), kind));
+}
+
+/// Marks the job for refunding (the settle step returns the money).
+pub fn start_refund(job: &mut Job, now: u64, reason: String) {
+    for a in job
+        .assignments
+        .iter_mut()
+        .filter(|a| a.is_live() && !a.is_committed())
+    {
+        a.state = AssignmentState::TimedOut;
+    }
+    event(
+        now,
+        job,
+        EventKind::Refunding {
+            reason: reason.clone(),
+        },
+    );
+    job.status = JobStatus::Refunding;
+    job.reason = Some(reason);
+    job.next_action_ns = now;
+    job.updated_at_ns = now;
+}
+
+/// A job can be cancelled until a miner commits a result.
+pub fn cancellable(job: &Job) -> bool {
+    matches!(job.status, JobStatus::Matching | JobStatus::Running)
+        && !job.assignments.iter().any(Assignment::is_committed)
+}
+
+/// Cancels for the submitter: live miners are stopped (and not reported)
+/// and the hold is refunded.
+pub fn cancel(job: &mut Job, now: u64) {
+    for a in job.assignments.iter_mut().filter(|a| a.is_live()) {
+        a.state = AssignmentState::Failed {
+            reason: "job cancelled by the submitter".into(),
+        };
+        // Not the miner's fault: nothing to report.
+        a.reported = true;
+    }
+    start_refund(job, now, "cancelled by the submitter".into());
+}
+
+/// Records one outcall's cycles on the job and in the totals.
+pub fn charge(job: &mut Job, cycles: u128) {
+    job.outcalls += 1;
+    job.outcall_cycles += cycles;
+    mutate_state(|s| {
+        s.update_counters(|k| {
+            k.totals.outcalls += 1;
+            k.totals.outcall_cycles += cycles;
+        })
+    });
+}
