@@ -5,10 +5,10 @@
 //! is a subtype of the interface these types describe.
 
 pub use tensormine_core::escrow::{
-    Balance, BondError, BtcAddressError, BtcBalanceError, BtcBalanceUpdate, BtcNetwork,
-    BtcPayoutRequest, BtcUtxo, BtcWithdrawError, Config as EscrowConfig,
-    ConfigUpdate as EscrowConfigUpdate, DepositError, DepositReceipt, EscrowArg, LedgerError,
-    Sats, WithdrawError, WithdrawalReceipt,
+    Balance, BondError, BtcAddressError, BtcBalanceError, BtcBalanceUpdate, BtcBatchInfo,
+    BtcNetwork, BtcPayoutRequest, BtcUtxo, BtcWithdrawError, Config as EscrowConfig,
+    ConfigError as EscrowConfigError, ConfigUpdate as EscrowConfigUpdate, DepositError,
+    DepositReceipt, EscrowArg, LedgerError, Sats, Slash, WithdrawError, WithdrawalReceipt,
 };
 pub use tensormine_core::ledger::{
     Account, ApproveArgs, ApproveError, InitArgs as LedgerInitArgs, LedgerArg, MetadataValue,
