@@ -1,0 +1,1148 @@
+//! The router's miner-matching index: which miners may run a job, and a
+//! fair, seeded pick among the best of them.
+//!
+//! The router keeps a copy of every registered miner (synced from the
+//! registry's change feed) as a [`Candidate`] in a [`MinerIndex`], and calls
+//! [`MinerIndex::select`] when a job needs one miner or `k` replicas. The
+//! index is generic over the miner id so it can be tested natively; the
+//! router uses the miner's principal.
+//!
+//! # Eligibility
+//!
+//! A miner can be chosen for a [`MatchRequest`] when it is online, offers the
+//! workload at a price ≤ `max_price_per_unit`, has a GPU card with at least
+//! `min_gpu_memory_bytes`, is not in `exclude`, and its owner (who gets paid)
+//! is not in `exclude_owners`. All miners chosen by one call have pairwise
+//! distinct owners, so replicas of a job are never paid to the same party.
+//!
+//! # Ranking and fairness
+//!
+//! Miners are ranked by verified throughput per sat, weighted by reputation:
+//! [`score`] `= max(flops, UNVERIFIED_FLOPS_FLOOR) × reputation_ppm × 2³² / price`
+//! (u128, price 0 counts as 1; the floor lets new miners without a verified
+//! capability still get work). Always picking the top miner would starve
+//! everyone else and make the router predictable, so `select` builds a pool
+//! of the best `max(4·count, 8)` eligible miners with distinct owners
+//! (extended over ties with the last one, so equal miners are treated
+//! alike), then draws `count` of them without replacement with probability
+//! proportional to score (scores scaled by a common power of two to fit the
+//! draw, and at least 1). The draw is a function of `seed` only
+//! (`sha256(seed ‖ counter)`), so every replica of the router canister
+//! computes the same answer.
+//!
+//! # Cost
+//!
+//! Per workload the index keeps the online offering miners twice, ordered by
+//! score (descending) and by price (ascending), each entry carrying the few
+//! facts the filters need, so `select` never looks a miner up. `upsert` and
+//! `remove` are O(w · log n) for a miner with w offers (the old entries are
+//! removed before the new ones are inserted). `select` walks the score index
+//! from the best for at most `SCAN_LIMIT / 2` entries; when that does not
+//! fill the pool (the best-scored are over the price cap, filtered by GPU
+//! memory or excluded), it walks the price index from the cheapest for the
+//! rest of the [`SCAN_LIMIT`] budget, where every entry up to the cap
+//! satisfies the price. So whatever the number of miners stored, one call
+//! visits at most `SCAN_LIMIT` index entries (each O(1) amortised in a
+//! B-tree iteration, plus O(log e) lookups in the e exclusions), sorts at
+//! most that many candidates and draws with a Fenwick tree in
+//! O(pool + count · log pool). The price of the bound: eligible miners that
+//! are neither among the best `SCAN_LIMIT / 2` by score nor among the
+//! cheapest `SCAN_LIMIT / 2` are not seen, so `select` may return fewer than
+//! exist; the caller can relax the request (e.g. raise the price cap).
+
+use core::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::registry::WorkloadKind;
+use crate::Digest32;
+
+/// Most index entries one [`MinerIndex::select`] visits (score and price
+/// walks together).
+pub const SCAN_LIMIT: usize = 4_096;
+
+/// The pool a draw is made from holds at least this many miners (when that
+/// many are eligible), so even a single-miner job has a choice.
+pub const MIN_POOL: usize = 8;
+
+/// The pool holds `POOL_FACTOR × count` miners when that is more than
+/// [`MIN_POOL`].
+pub const POOL_FACTOR: usize = 4;
+
+/// FLOP/s assumed for a miner without a verified capability (100 GFLOP/s, a
+/// small fraction of any current GPU): new miners rank low but not at zero.
+pub const UNVERIFIED_FLOPS_FLOOR: u64 = 100_000_000_000;
+
+/// Fixed-point scale of [`score`]: keeps precision at high prices. With
+/// flops < 2⁶⁴ and reputation ≤ 10⁶ < 2²⁰ the product stays below 2¹¹⁶.
+const SCORE_SCALE_BITS: u32 = 32;
+
+/// Highest reputation in parts per million.
+const MAX_PPM: u32 = 1_000_000;
+
+/// A miner as the router sees it for matching.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Candidate<Id> {
+    /// The miner's id (the router uses its principal).
+    pub id: Id,
+    /// Who gets paid: sha256 of the payout address. Replicas of one job
+    /// need distinct owners.
+    pub owner: Digest32,
+    /// Registry status is Online (Pending, Offline and Suspended miners are
+    /// kept but never matched).
+    pub online: bool,
+    /// Offered workloads with their price in sats per unit. A workload
+    /// listed twice counts at its lowest price.
+    pub offers: Vec<(WorkloadKind, u64)>,
+    /// Largest memory of one GPU card.
+    pub max_gpu_memory_bytes: u64,
+    /// Number of GPU cards; kept for the caller (e.g. to size a job), not
+    /// used by the ranking, which relies on the verified `flops` instead.
+    pub gpu_count: u32,
+    /// Verified capability lower bound in FLOP/s (0 if none yet).
+    pub flops: u64,
+    /// Reputation score in parts per million.
+    pub reputation_ppm: u32,
+}
+
+/// What a job needs.
+#[derive(Debug, Clone)]
+pub struct MatchRequest<'a, Id> {
+    /// The workload.
+    pub workload: WorkloadKind,
+    /// Highest acceptable price in sats per unit.
+    pub max_price_per_unit: u64,
+    /// Smallest acceptable memory of one GPU card.
+    pub min_gpu_memory_bytes: u64,
+    /// Miners wanted (1, or k replicas).
+    pub count: usize,
+    /// Miners already tried on this job (failed, timed out, or current
+    /// replicas).
+    pub exclude: &'a [Id],
+    /// Owners that must not be chosen (e.g. those of current replicas).
+    pub exclude_owners: &'a [Digest32],
+    /// Randomness (the canister mixes `raw_rand` with the job id).
+    pub seed: [u8; 32],
+}
+
+/// Rank of a miner for a workload at `price`: verified throughput per sat
+/// weighted by reputation, `max(flops, UNVERIFIED_FLOPS_FLOOR) ×
+/// min(reputation_ppm, 10⁶) × 2³² / max(price, 1)`. Never overflows.
+pub fn score(flops: u64, reputation_ppm: u32, price: u64) -> u128 {
+    let flops = u128::from(flops.max(UNVERIFIED_FLOPS_FLOOR));
+    let reputation = u128::from(reputation_ppm.min(MAX_PPM));
+    ((flops * reputation) << SCORE_SCALE_BITS) / u128::from(price.max(1))
+}
+
+/// The facts the filters need, stored with each index entry so a walk never
+/// looks the miner up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    price: u64,
+    score: u128,
+    max_gpu_memory: u64,
+    owner: Digest32,
+}
+
+/// The online miners offering one workload, ordered two ways.
+#[derive(Debug, Clone)]
+struct WorkloadIndex<Id> {
+    /// Best score first; ties by id.
+    by_score: BTreeMap<(Reverse<u128>, Id), Slot>,
+    /// Cheapest first; ties by id.
+    by_price: BTreeMap<(u64, Id), Slot>,
+}
+
+impl<Id: Ord> Default for WorkloadIndex<Id> {
+    fn default() -> Self {
+        Self {
+            by_score: BTreeMap::new(),
+            by_price: BTreeMap::new(),
+        }
+    }
+}
+
+/// Every known miner, with per-workload indexes of the matchable ones.
+#[derive(Debug, Clone)]
+pub struct MinerIndex<Id: Ord + Clone> {
+    miners: BTreeMap<Id, Candidate<Id>>,
+    workloads: BTreeMap<WorkloadKind, WorkloadIndex<Id>>,
+}
+
+impl<Id: Ord + Clone> Default for MinerIndex<Id> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What one `select` did, for cost checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SelectStats {
+    /// Score-index entries visited.
+    scanned_by_score: usize,
+    /// Price-index entries visited.
+    scanned_by_price: usize,
+    /// Size of the pool drawn from.
+    pool: usize,
+}
+
+impl<Id: Ord + Clone> MinerIndex<Id> {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self {
+            miners: BTreeMap::new(),
+            workloads: BTreeMap::new(),
+        }
+    }
+
+    /// Number of miners stored (matchable or not).
+    pub fn len(&self) -> usize {
+        self.miners.len()
+    }
+
+    /// True when no miner is stored.
+    pub fn is_empty(&self) -> bool {
+        self.miners.is_empty()
+    }
+
+    /// The stored miner `id`.
+    pub fn get(&self, id: &Id) -> Option<&Candidate<Id>> {
+        self.miners.get(id)
+    }
+
+    /// Online miners offering `workload`, whatever their price or GPUs.
+    pub fn eligible_count(&self, workload: WorkloadKind) -> usize {
+        self.workloads
+            .get(&workload)
+            .map_or(0, |index| index.by_score.len())
+    }
+
+    /// Inserts the miner or replaces its previous state (its old index
+    /// entries are removed first). O(offers · log n).
+    pub fn upsert(&mut self, candidate: Candidate<Id>) {
+        self.unindex(&candidate.id);
+        self.index(&candidate);
+        self.miners.insert(candidate.id.clone(), candidate);
+    }
+
+    /// Forgets miner `id`; false if it was not stored. O(offers · log n).
+    pub fn remove(&mut self, id: &Id) -> bool {
+        self.unindex(id);
+        self.miners.remove(id).is_some()
+    }
+
+    /// Picks up to `request.count` eligible miners with distinct owners (see
+    /// the module docs), fewer when fewer are eligible within the scan
+    /// budget. Deterministic in `request.seed` and the index contents.
+    pub fn select(&self, request: &MatchRequest<'_, Id>) -> Vec<Id> {
+        self.select_with_stats(request, SCAN_LIMIT).0
+    }
+
+    /// `select` with the scan budget as a parameter, reporting its work.
+    fn select_with_stats(
+        &self,
+        request: &MatchRequest<'_, Id>,
+        scan_limit: usize,
+    ) -> (Vec<Id>, SelectStats) {
+        let mut stats = SelectStats::default();
+        let index = match self.workloads.get(&request.workload) {
+            Some(index) if request.count > 0 => index,
+            _ => return (Vec::new(), stats),
+        };
+        let pool_size = request.count.saturating_mul(POOL_FACTOR).max(MIN_POOL);
+        let mut collector = Collector::new(request);
+        let score_budget = scan_limit / 2;
+        stats.scanned_by_score = collector.walk_scores(index, score_budget, pool_size);
+        let cut_short = stats.scanned_by_score == score_budget
+            && index.by_score.len() > score_budget
+            && collector.best.len() < pool_size;
+        if cut_short {
+            let price_budget = scan_limit - stats.scanned_by_score;
+            stats.scanned_by_price = collector.walk_prices(index, price_budget);
+        }
+        let pool = collector.into_pool(pool_size);
+        stats.pool = pool.len();
+        (draw(pool, request.count, &request.seed), stats)
+    }
+
+    /// Adds the index entries of `candidate` if it is online.
+    fn index(&mut self, candidate: &Candidate<Id>) {
+        if !candidate.online {
+            return;
+        }
+        for (workload, slot) in slots(candidate) {
+            let index = self.workloads.entry(workload).or_default();
+            let id = candidate.id.clone();
+            index
+                .by_score
+                .insert((Reverse(slot.score), id.clone()), slot);
+            index.by_price.insert((slot.price, id), slot);
+        }
+    }
+
+    /// Removes the index entries of the stored miner `id`, if any.
+    fn unindex(&mut self, id: &Id) {
+        let Some(old) = self.miners.get(id) else {
+            return;
+        };
+        if !old.online {
+            return;
+        }
+        for (workload, slot) in slots(old) {
+            let Some(index) = self.workloads.get_mut(&workload) else {
+                continue;
+            };
+            index.by_score.remove(&(Reverse(slot.score), id.clone()));
+            index.by_price.remove(&(slot.price, id.clone()));
+            if index.by_score.is_empty() {
+                self.workloads.remove(&workload);
+            }
+        }
+    }
+
+    /// Total entries in the score and price indexes (test invariant: twice
+    /// the offers of online miners, nothing stale).
+    #[cfg(test)]
+    fn entry_counts(&self) -> (usize, usize) {
+        self.workloads.values().fold((0, 0), |(s, p), index| {
+            (s + index.by_score.len(), p + index.by_price.len())
+        })
+    }
+}
+
+/// The index facts of `candidate` per offered workload, at the lowest price
+/// it asks for that workload.
+fn slots<Id>(candidate: &Candidate<Id>) -> BTreeMap<WorkloadKind, Slot> {
+    let mut prices = BTreeMap::<WorkloadKind, u64>::new();
+    for &(workload, price) in &candidate.offers {
+        let entry = prices.entry(workload).or_insert(price);
+        *entry = (*entry).min(price);
+    }
+    prices
+        .into_iter()
+        .map(|(workload, price)| {
+            let slot = Slot {
+                price,
+                score: score(candidate.flops, candidate.reputation_ppm, price),
+                max_gpu_memory: candidate.max_gpu_memory_bytes,
+                owner: candidate.owner,
+            };
+            (workload, slot)
+        })
+        .collect()
+}
+
+/// The eligible miners found by the walks: the best one per owner.
+struct Collector<'r, Id> {
+    request: &'r MatchRequest<'r, Id>,
+    exclude: BTreeSet<&'r Id>,
+    exclude_owners: BTreeSet<&'r Digest32>,
+    /// Owner → best (rank key) of that owner seen so far.
+    best: BTreeMap<Digest32, (Reverse<u128>, Id)>,
+}
+
+impl<'r, Id: Ord + Clone> Collector<'r, Id> {
+    fn new(request: &'r MatchRequest<'r, Id>) -> Self {
+        Self {
+            request,
+            exclude: request.exclude.iter().collect(),
+            exclude_owners: request.exclude_owners.iter().collect(),
+            best: BTreeMap::new(),
+        }
+    }
+
+    /// True when the entry passes every filter of the request.
+    fn eligible(&self, id: &Id, slot: &Slot) -> bool {
+        slot.price <= self.request.max_price_per_unit
+            && slot.max_gpu_memory >= self.request.min_gpu_memory_bytes
+            && !self.exclude.contains(id)
+            && !self.exclude_owners.contains(&slot.owner)
+    }
+
+    /// Keeps `id` if it is its owner's best so far.
+    fn offer(&mut self, id: &Id, slot: &Slot) {
+        let key = (Reverse(slot.score), id.clone());
+        match self.best.get_mut(&slot.owner) {
+            Some(kept) if *kept <= key => {}
+            Some(kept) => *kept = key,
+            None => {
+                self.best.insert(slot.owner, key);
+            }
+        }
+    }
+
+    /// Walks the score index from the best for at most `budget` entries,
+    /// stopping once `pool_size` owners are found and the score drops below
+    /// the last one's (ties stay in). Returns the entries visited.
+    fn walk_scores(&mut self, index: &WorkloadIndex<Id>, budget: usize, pool_size: usize) -> usize {
+        let mut visited = 0;
+        let mut cutoff = None;
+        for ((Reverse(score), id), slot) in index.by_score.iter().take(budget) {
+            visited += 1;
+            if cutoff.is_some_and(|cut| *score < cut) {
+                break;
+            }
+            if self.eligible(id, slot) {
+                self.offer(id, slot);
+                if cutoff.is_none() && self.best.len() >= pool_size {
+                    cutoff = Some(*score);
+                }
+            }
+        }
+        visited
+    }
+
+    /// Walks the price index from the cheapest for at most `budget` entries,
+    /// stopping at the first over the price cap. Returns the entries visited.
+    fn walk_prices(&mut self, index: &WorkloadIndex<Id>, budget: usize) -> usize {
+        let mut visited = 0;
+        for ((price, id), slot) in index.by_price.iter().take(budget) {
+            visited += 1;
+            if *price > self.request.max_price_per_unit {
+                break;
+            }
+            if self.eligible(id, slot) {
+                self.offer(id, slot);
+            }
+        }
+        visited
+    }
+
+    /// The best `pool_size` owners' miners, best first, extended over ties
+    /// with the last one.
+    fn into_pool(self, pool_size: usize) -> Vec<(u128, Id)> {
+        let mut ranked: Vec<(Reverse<u128>, Id)> = self.best.into_values().collect();
+        ranked.sort_unstable();
+        if let Some((cut, _)) = ranked.get(pool_size.saturating_sub(1)).cloned() {
+            let keep = ranked.partition_point(|(score, _)| *score <= cut);
+            ranked.truncate(keep);
+        }
+        ranked
+            .into_iter()
+            .map(|(Reverse(score), id)| (score, id))
+            .collect()
+    }
+}
+
+/// Draws `count` of the pool (all of it if smaller) without replacement,
+/// each draw with probability proportional to score among those left.
+/// Owners in the pool are already distinct.
+fn draw<Id>(pool: Vec<(u128, Id)>, count: usize, seed: &[u8; 32]) -> Vec<Id> {
+    if pool.len() <= count {
+        return pool.into_iter().map(|(_, id)| id).collect();
+    }
+    let weights = draw_weights(&pool);
+    let mut tree = Fenwick::new(&weights);
+    let mut slots: Vec<Option<Id>> = pool.into_iter().map(|(_, id)| Some(id)).collect();
+    let mut chosen = Vec::with_capacity(count);
+    for counter in 0..count as u64 {
+        let position = tree.find(random_below(seed, counter, tree.total()));
+        tree.subtract(position, weights[position]);
+        chosen.extend(slots[position].take());
+    }
+    chosen
+}
+
+/// Scores scaled down by a common power of two so their sum stays below
+/// 2⁶⁴ (a 128-bit random number reduced modulo the sum is then unbiased to
+/// within 2⁻⁶⁴); every weight is at least 1 so any pooled miner can be drawn.
+fn draw_weights<Id>(pool: &[(u128, Id)]) -> Vec<u128> {
+    let max = pool.iter().map(|(score, _)| *score).max().unwrap_or(0);
+    let bits = |x: u128| u128::BITS - x.leading_zeros();
+    let length_bits = bits(pool.len() as u128);
+    let shift = (bits(max) + length_bits).saturating_sub(64);
+    pool.iter()
+        .map(|(score, _)| (score >> shift).max(1))
+        .collect()
+}
+
+/// Uniform in `0..bound` (bound > 0) from `sha256(seed ‖ counter_le)`.
+fn random_below(seed: &[u8; 32], counter: u64, bound: u128) -> u128 {
+    let digest = Sha256::new()
+        .chain_update(seed)
+        .chain_update(counter.to_le_bytes())
+        .finalize();
+    let mut word = [0u8; 16];
+    word.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(word) % bound
+}
+
+/// A Fenwick (binary indexed) tree of weights: prefix sums and weighted
+/// search in O(log n), so drawing k of n costs O(n + k log n).
+struct Fenwick {
+    /// 1-based partial sums.
+    tree: Vec<u128>,
+}
+
+impl Fenwick {
+    fn new(weights: &[u128]) -> Self {
+        let mut tree = vec![0; weights.len() + 1];
+        for (i, weight) in weights.iter().enumerate() {
+            let node = i + 1;
+            tree[node] += weight;
+            let parent = node + (node & node.wrapping_neg());
+            if parent < tree.len() {
+                tree[parent] += tree[node];
+            }
+        }
+        Self { tree }
+    }
+
+    /// Sum of all weights.
+    fn total(&self) -> u128 {
+        let mut sum = 0;
+        let mut node = self.tree.len() - 1;
+        while node > 0 {
+            sum += self.tree[node];
+            node &= node - 1;
+        }
+        sum
+    }
+
+    /// Lowers the weight at `position` (0-based) by `amount`.
+    fn subtract(&mut self, position: usize, amount: u128) {
+        let mut node = position + 1;
+        while node < self.tree.len() {
+            self.tree[node] -= amount;
+            node += node & node.wrapping_neg();
+        }
+    }
+
+    /// The 0-based position whose cumulative weight range contains `target`
+    /// (`target` < total).
+    fn find(&self, mut target: u128) -> usize {
+        let len = self.tree.len() - 1;
+        let mut position = 0;
+        let mut step = if len == 0 {
+            0
+        } else {
+            1 << (usize::BITS - 1 - len.leading_zeros())
+        };
+        while step > 0 {
+            let next = position + step;
+            if next <= len && self.tree[next] <= target {
+                target -= self.tree[next];
+                position = next;
+            }
+            step >>= 1;
+        }
+        position
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use WorkloadKind::{Embed, Matmul};
+
+    const GIB: u64 = 1 << 30;
+    const TFLOPS: u64 = 1_000_000_000_000;
+
+    fn owner(n: u32) -> Digest32 {
+        Digest32::sha256(&n.to_le_bytes())
+    }
+
+    /// An online Matmul miner owned by itself, 24 GiB, 10 TFLOP/s, ½ reputation.
+    fn miner(id: u32, price: u64) -> Candidate<u32> {
+        Candidate {
+            id,
+            owner: owner(id),
+            online: true,
+            offers: vec![(Matmul, price)],
+            max_gpu_memory_bytes: 24 * GIB,
+            gpu_count: 1,
+            flops: 10 * TFLOPS,
+            reputation_ppm: 500_000,
+        }
+    }
+
+    fn request(count: usize) -> MatchRequest<'static, u32> {
+        MatchRequest {
+            workload: Matmul,
+            max_price_per_unit: u64::MAX,
+            min_gpu_memory_bytes: 0,
+            count,
+            exclude: &[],
+            exclude_owners: &[],
+            seed: [0; 32],
+        }
+    }
+
+    fn seed(n: u64) -> [u8; 32] {
+        Digest32::sha256(&n.to_le_bytes()).0
+    }
+
+    fn index_of(miners: impl IntoIterator<Item = Candidate<u32>>) -> MinerIndex<u32> {
+        let mut index = MinerIndex::new();
+        miners.into_iter().for_each(|m| index.upsert(m));
+        index
+    }
+
+    /// Every id chosen by `select` over `seeds` different seeds, sorted.
+    fn chosen_over_seeds(
+        index: &MinerIndex<u32>,
+        req: &MatchRequest<u32>,
+        seeds: u64,
+    ) -> BTreeSet<u32> {
+        (0..seeds)
+            .flat_map(|n| {
+                index.select(&MatchRequest {
+                    seed: seed(n),
+                    ..req.clone()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn score_ranks_throughput_per_sat_and_reputation() {
+        assert_eq!(score(TFLOPS, 500_000, 0), score(TFLOPS, 500_000, 1));
+        assert!(score(TFLOPS, 500_000, 10) > score(TFLOPS, 500_000, 11));
+        assert!(score(2 * TFLOPS, 500_000, 10) > score(TFLOPS, 500_000, 10));
+        assert!(score(TFLOPS, 600_000, 10) > score(TFLOPS, 500_000, 10));
+        assert_eq!(
+            score(0, 500_000, 10),
+            score(UNVERIFIED_FLOPS_FLOOR, 500_000, 10)
+        );
+        assert!(score(0, 500_000, 10) > 0);
+        assert_eq!(score(TFLOPS, u32::MAX, 10), score(TFLOPS, 1_000_000, 10));
+        // The extremes neither overflow nor vanish.
+        assert_eq!(
+            score(u64::MAX, u32::MAX, 0),
+            (u128::from(u64::MAX) * 1_000_000) << 32
+        );
+        assert!(score(0, 1, crate::registry::MAX_PRICE_SATS) > 0);
+    }
+
+    #[test]
+    fn price_cap_is_respected() {
+        let index = index_of([miner(1, 10), miner(2, 20), miner(3, 30)]);
+        let req = MatchRequest {
+            max_price_per_unit: 20,
+            ..request(3)
+        };
+        assert_eq!(chosen_over_seeds(&index, &req, 50), BTreeSet::from([1, 2]));
+        assert_eq!(index.select(&req).len(), 2);
+        let req = MatchRequest {
+            max_price_per_unit: 9,
+            ..request(1)
+        };
+        assert!(index.select(&req).is_empty());
+    }
+
+    #[test]
+    fn gpu_memory_filter_is_respected() {
+        let small = Candidate {
+            max_gpu_memory_bytes: 8 * GIB,
+            ..miner(1, 10)
+        };
+        let index = index_of([small, miner(2, 10)]);
+        let req = MatchRequest {
+            min_gpu_memory_bytes: 16 * GIB,
+            ..request(2)
+        };
+        assert_eq!(chosen_over_seeds(&index, &req, 50), BTreeSet::from([2]));
+        let req = MatchRequest {
+            min_gpu_memory_bytes: 24 * GIB,
+            ..request(2)
+        };
+        assert_eq!(index.select(&req).len(), 1);
+        let req = MatchRequest {
+            min_gpu_memory_bytes: 8 * GIB,
+            ..request(2)
+        };
+        assert_eq!(index.select(&req).len(), 2);
+    }
+
+    #[test]
+    fn offline_miners_are_never_chosen() {
+        // Offline, or not Online for any reason (Pending, Suspended): the
+        // router maps every non-Online status to `online: false`.
+        let offline = Candidate {
+            online: false,
+            flops: 1000 * TFLOPS,
+            ..miner(1, 1)
+        };
+        let index = index_of([offline, miner(2, 100)]);
+        assert_eq!(
+            chosen_over_seeds(&index, &request(2), 50),
+            BTreeSet::from([2])
+        );
+        assert_eq!(index.eligible_count(Matmul), 1);
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.entry_counts(), (1, 1));
+    }
+
+    #[test]
+    fn excluded_ids_and_owners_are_never_chosen() {
+        let shared = Candidate {
+            owner: owner(3),
+            ..miner(4, 10)
+        };
+        let index = index_of([miner(1, 10), miner(2, 10), miner(3, 10), shared]);
+        let exclude = [1];
+        let exclude_owners = [owner(3)];
+        let req = MatchRequest {
+            exclude: &exclude,
+            exclude_owners: &exclude_owners,
+            ..request(4)
+        };
+        assert_eq!(chosen_over_seeds(&index, &req, 50), BTreeSet::from([2]));
+        assert_eq!(index.select(&req), vec![2]);
+    }
+
+    #[test]
+    fn replicas_have_distinct_owners() {
+        let twin = Candidate {
+            owner: owner(1),
+            ..miner(2, 10)
+        };
+        let index = index_of([miner(1, 10), twin]);
+        for n in 0..100 {
+            let chosen = index.select(&MatchRequest {
+                seed: seed(n),
+                ..request(2)
+            });
+            assert_eq!(chosen.len(), 1, "one owner, one replica");
+        }
+        // Equal scores: the owner's lower id represents it.
+        assert_eq!(
+            chosen_over_seeds(&index, &request(2), 100),
+            BTreeSet::from([1])
+        );
+        let mut index = index;
+        index.upsert(miner(3, 10));
+        for n in 0..100 {
+            let chosen = index.select(&MatchRequest {
+                seed: seed(n),
+                ..request(3)
+            });
+            assert_eq!(chosen.len(), 2);
+            assert!(chosen.contains(&3));
+        }
+    }
+
+    #[test]
+    fn fewer_eligible_than_count_returns_all_of_them() {
+        let index = index_of([miner(1, 10), miner(2, 10), miner(3, 1_000)]);
+        let req = MatchRequest {
+            max_price_per_unit: 10,
+            ..request(5)
+        };
+        let mut chosen = index.select(&req);
+        chosen.sort_unstable();
+        assert_eq!(chosen, vec![1, 2]);
+        assert!(index.select(&request(0)).is_empty());
+        assert!(index
+            .select(&MatchRequest {
+                workload: Embed,
+                ..request(1)
+            })
+            .is_empty());
+    }
+
+    #[test]
+    fn same_seed_same_choice() {
+        let index = index_of((0..50).map(|id| miner(id, 10 + u64::from(id))));
+        for n in 0..20 {
+            let req = MatchRequest {
+                seed: seed(n),
+                ..request(3)
+            };
+            assert_eq!(index.select(&req), index.select(&req));
+        }
+    }
+
+    #[test]
+    fn upsert_replaces_old_offers_and_score() {
+        let mut index = index_of([miner(1, 10), miner(2, 10)]);
+        assert_eq!(index.entry_counts(), (2, 2));
+        // Miner 1 doubles its Matmul price and adds Embed (listed twice: the
+        // lowest price counts).
+        let changed = Candidate {
+            offers: vec![(Matmul, 20), (Embed, 7), (Embed, 5)],
+            flops: 50 * TFLOPS,
+            ..miner(1, 0)
+        };
+        index.upsert(changed.clone());
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.get(&1), Some(&changed));
+        assert_eq!(index.entry_counts(), (3, 3));
+        assert_eq!(index.eligible_count(Matmul), 2);
+        assert_eq!(index.eligible_count(Embed), 1);
+        let req = MatchRequest {
+            max_price_per_unit: 10,
+            ..request(2)
+        };
+        assert_eq!(index.select(&req), vec![2], "the old price 10 is gone");
+        let embed = MatchRequest {
+            workload: Embed,
+            max_price_per_unit: 5,
+            ..request(1)
+        };
+        assert_eq!(index.select(&embed), vec![1]);
+        let expected = score(50 * TFLOPS, 500_000, 20);
+        let matmul = &index.workloads[&Matmul];
+        assert!(matmul.by_score.contains_key(&(Reverse(expected), 1)));
+        assert!(matmul.by_price.contains_key(&(20, 1)));
+        // Going offline drops every index entry but keeps the record.
+        index.upsert(Candidate {
+            online: false,
+            ..changed
+        });
+        assert_eq!(index.entry_counts(), (1, 1));
+        assert_eq!(index.eligible_count(Embed), 0);
+        assert!(index.get(&1).is_some());
+    }
+
+    #[test]
+    fn remove_forgets_the_miner() {
+        let mut index = index_of([miner(1, 10), miner(2, 10)]);
+        assert!(index.remove(&1));
+        assert!(!index.remove(&1));
+        assert!(!index.remove(&9));
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.get(&1), None);
+        assert_eq!(index.entry_counts(), (1, 1));
+        assert_eq!(
+            chosen_over_seeds(&index, &request(1), 20),
+            BTreeSet::from([2])
+        );
+        assert!(index.remove(&2));
+        assert!(index.is_empty());
+        assert_eq!(index.entry_counts(), (0, 0));
+        assert!(index.select(&request(1)).is_empty());
+    }
+
+    #[test]
+    fn only_the_best_are_pooled() {
+        // Scores strictly decrease with the id: the pool for one miner is
+        // ids 0..8.
+        let index = index_of((0..20).map(|id| miner(id, 10 + u64::from(id))));
+        let chosen = chosen_over_seeds(&index, &request(1), 500);
+        assert_eq!(chosen, (0..8).collect());
+        let chosen = chosen_over_seeds(&index, &request(3), 500);
+        assert_eq!(chosen, (0..12).collect());
+    }
+
+    #[test]
+    fn equal_miners_share_the_work() {
+        let index = index_of((0..10).map(|id| miner(id, 10)));
+        let mut wins = [0u32; 10];
+        for n in 0..1_000 {
+            let chosen = index.select(&MatchRequest {
+                seed: seed(n),
+                ..request(1)
+            });
+            assert_eq!(chosen.len(), 1);
+            wins[chosen[0] as usize] += 1;
+        }
+        assert!(wins.iter().all(|&w| (1..=250).contains(&w)), "{wins:?}");
+    }
+
+    #[test]
+    fn a_better_score_wins_more_often() {
+        let strong = Candidate {
+            flops: 40 * TFLOPS,
+            ..miner(0, 10)
+        };
+        let index = index_of(std::iter::once(strong).chain((1..10).map(|id| miner(id, 10))));
+        let mut wins = [0u32; 10];
+        for n in 0..1_000 {
+            wins[index.select(&MatchRequest {
+                seed: seed(n),
+                ..request(1)
+            })[0] as usize] += 1;
+        }
+        // Expected: 4/13 of the draws for the strong miner, 1/13 for each
+        // of the 7 weak ones in the pool.
+        let best_weak = wins[1..].iter().max().copied().unwrap_or(0);
+        assert!(wins[0] > 2 * best_weak, "{wins:?}");
+    }
+
+    #[test]
+    fn price_walk_finds_cheap_miners_below_expensive_stars() {
+        // 30 fast expensive miners outrank 5 slow cheap ones; with a budget
+        // of 10 the score walk alone never reaches the cheap ones.
+        let stars = (0..30).map(|id| Candidate {
+            flops: 1000 * TFLOPS,
+            ..miner(id, 100)
+        });
+        let cheap = (100..105).map(|id| Candidate {
+            flops: 0,
+            ..miner(id, 5)
+        });
+        let index = index_of(stars.chain(cheap));
+        let req = MatchRequest {
+            max_price_per_unit: 5,
+            ..request(2)
+        };
+        let (chosen, stats) = index.select_with_stats(&req, 10);
+        assert_eq!(chosen.len(), 2);
+        assert!(chosen.iter().all(|id| (100..105).contains(id)));
+        assert_eq!(stats.scanned_by_score, 5);
+        assert_eq!(stats.scanned_by_price, 5);
+    }
+
+    #[test]
+    fn an_owner_is_represented_by_its_best_miner() {
+        // The price walk meets the owner's cheap weak miner 100 before its
+        // strong miner 101; the strong one must stand for the owner.
+        let stars = (0..30).map(|id| Candidate {
+            flops: 10_000 * TFLOPS,
+            ..miner(id, 100)
+        });
+        let weak = Candidate {
+            flops: 0,
+            ..miner(100, 4)
+        };
+        let strong = Candidate {
+            owner: owner(100),
+            flops: 100 * TFLOPS,
+            ..miner(101, 5)
+        };
+        let index = index_of(stars.chain([weak, strong]));
+        for n in 0..20 {
+            let req = MatchRequest {
+                max_price_per_unit: 5,
+                seed: seed(n),
+                ..request(1)
+            };
+            let (chosen, stats) = index.select_with_stats(&req, 10);
+            assert_eq!(chosen, vec![101]);
+            assert_eq!(stats.scanned_by_price, 3);
+        }
+    }
+
+    #[test]
+    fn fenwick_search_matches_a_linear_scan() {
+        let weights: Vec<u128> = (0..37u128)
+            .map(|i| (i * 7919) % 13 + u128::from(i % 5 == 0))
+            .collect();
+        let mut tree = Fenwick::new(&weights);
+        let mut live = weights.clone();
+        let linear = |live: &[u128], target: u128| {
+            let mut sum = 0;
+            live.iter().position(|w| {
+                sum += w;
+                sum > target
+            })
+        };
+        for removed in [3usize, 0, 36, 17] {
+            assert_eq!(tree.total(), live.iter().sum::<u128>());
+            for target in 0..tree.total() {
+                assert_eq!(
+                    Some(tree.find(target)),
+                    linear(&live, target),
+                    "target {target}"
+                );
+            }
+            tree.subtract(removed, live[removed]);
+            live[removed] = 0;
+        }
+    }
+
+    #[test]
+    fn draw_weights_fit_in_64_bits() {
+        let pool: Vec<(u128, u32)> = (0..4096).map(|i| (u128::MAX >> 12, i)).collect();
+        let weights = draw_weights(&pool);
+        assert!(weights.iter().sum::<u128>() < 1 << 64);
+        assert!(weights.iter().all(|&w| w > 0));
+        let small = [(0u128, 1u32), (5, 2)];
+        assert_eq!(draw_weights(&small), vec![1, 5]);
+    }
+
+    /// 100,000 miners: the expensive fast ones outrank 1,000 cheap slow ones.
+    fn large_index() -> MinerIndex<u32> {
+        let mut index = MinerIndex::new();
+        for id in 0..100_000u32 {
+            let candidate = if id % 100 == 0 {
+                Candidate {
+                    flops: 0,
+                    reputation_ppm: 1 + id / 100,
+                    ..miner(id, 10)
+                }
+            } else {
+                let price = 1_000 + u64::from(id % 500);
+                Candidate {
+                    flops: 10 * TFLOPS + u64::from(id) * 1_000_000,
+                    ..miner(id, price)
+                }
+            };
+            index.upsert(candidate);
+        }
+        index
+    }
+
+    #[test]
+    fn select_cost_is_bounded_with_100k_miners() {
+        let index = large_index();
+        assert_eq!(index.eligible_count(Matmul), 100_000);
+        let budget = |stats: SelectStats| stats.scanned_by_score + stats.scanned_by_price;
+
+        // Unconstrained: the score walk fills the pool at once.
+        let (chosen, stats) = index.select_with_stats(&request(3), SCAN_LIMIT);
+        assert_eq!(chosen.len(), 3);
+        assert_eq!(stats.pool, 12);
+        assert_eq!((stats.scanned_by_score, stats.scanned_by_price), (13, 0));
+
+        // Price cap below every top miner: the price walk finds the cheap.
+        let req = MatchRequest {
+            max_price_per_unit: 10,
+            ..request(3)
+        };
+        let (chosen, stats) = index.select_with_stats(&req, SCAN_LIMIT);
+        assert_eq!(chosen.len(), 3);
+        assert!(chosen.iter().all(|id| id % 100 == 0));
+        assert_eq!(stats.scanned_by_score, SCAN_LIMIT / 2);
+        assert_eq!(
+            stats.scanned_by_price, 1_001,
+            "the 1,000 cheap and the first over the cap"
+        );
+        assert_eq!(stats.pool, 12);
+        assert!(budget(stats) <= SCAN_LIMIT);
+
+        // Nobody qualifies: the whole budget, and not one entry more.
+        let req = MatchRequest {
+            min_gpu_memory_bytes: 80 * GIB,
+            ..request(1)
+        };
+        let (chosen, stats) = index.select_with_stats(&req, SCAN_LIMIT);
+        assert!(chosen.is_empty());
+        assert_eq!(budget(stats), SCAN_LIMIT);
+        assert_eq!(stats.pool, 0);
+    }
+
+    /// A random miner for the property test (small id and owner spaces so
+    /// replacements, shared owners and exclusions happen often).
+    fn arb_candidate() -> impl Strategy<Value = Candidate<u32>> {
+        let offer = (prop::bool::ANY, 0..100u64)
+            .prop_map(|(embed, price)| (if embed { Embed } else { Matmul }, price));
+        (
+            (0..40u32, 0..15u32, prop::bool::weighted(0.8)),
+            prop::collection::vec(offer, 0..4),
+            (0..4u64, 0..4u64, 0..1_100_000u32),
+        )
+            .prop_map(
+                |((id, owner_n, online), offers, (mem, flops, rep))| Candidate {
+                    id,
+                    owner: owner(owner_n),
+                    online,
+                    offers,
+                    max_gpu_memory_bytes: mem * GIB,
+                    gpu_count: 1,
+                    flops: flops * TFLOPS,
+                    reputation_ppm: rep,
+                },
+            )
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Upsert(Candidate<u32>),
+        Remove(u32),
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![4 => arb_candidate().prop_map(Op::Upsert), 1 => (0..40u32).prop_map(Op::Remove)]
+    }
+
+    /// The lowest price `c` asks for `workload`, if it offers it online.
+    fn reference_price(c: &Candidate<u32>, workload: WorkloadKind) -> Option<u64> {
+        let prices = c.offers.iter().filter(|(w, _)| *w == workload);
+        prices.map(|(_, p)| *p).min().filter(|_| c.online)
+    }
+
+    /// Brute-force eligibility.
+    fn reference_eligible(c: &Candidate<u32>, req: &MatchRequest<u32>) -> bool {
+        reference_price(c, req.workload).is_some_and(|p| p <= req.max_price_per_unit)
+            && c.max_gpu_memory_bytes >= req.min_gpu_memory_bytes
+            && !req.exclude.contains(&c.id)
+            && !req.exclude_owners.contains(&c.owner)
+    }
+
+    /// Distinct owners among the eligible miners `select` can reach with
+    /// `limit`: the first `limit / 2` by score and the next `limit - limit / 2`
+    /// by price (the walks' budgets).
+    fn reference_reach(
+        all: &BTreeMap<u32, Candidate<u32>>,
+        req: &MatchRequest<u32>,
+        limit: usize,
+    ) -> usize {
+        let offering: Vec<(&Candidate<u32>, u64)> = all
+            .values()
+            .filter_map(|c| reference_price(c, req.workload).map(|p| (c, p)))
+            .collect();
+        let mut by_score: Vec<_> = offering
+            .iter()
+            .map(|(c, p)| (Reverse(score(c.flops, c.reputation_ppm, *p)), c.id))
+            .collect();
+        by_score.sort_unstable();
+        let mut by_price: Vec<_> = offering.iter().map(|(c, p)| (*p, c.id)).collect();
+        by_price.sort_unstable();
+        let reached = by_score.iter().take(limit / 2).map(|(_, id)| *id);
+        let reached = reached.chain(by_price.iter().take(limit - limit / 2).map(|(_, id)| *id));
+        let owners: BTreeSet<Digest32> = reached
+            .map(|id| &all[&id])
+            .filter(|c| reference_eligible(c, req))
+            .map(|c| c.owner)
+            .collect();
+        owners.len()
+    }
+
+    proptest! {
+        #[test]
+        fn select_agrees_with_brute_force(
+            ops in prop::collection::vec(arb_op(), 0..80),
+            embed in prop::bool::ANY,
+            cap in 0..120u64,
+            min_mem in 0..4u64,
+            count in 0..6usize,
+            exclude in prop::collection::vec(0..40u32, 0..5),
+            exclude_owners in prop::collection::vec(0..15u32, 0..3),
+            seed in prop::array::uniform32(any::<u8>()),
+            limit in prop_oneof![Just(SCAN_LIMIT), 0..20usize],
+        ) {
+            let mut index = MinerIndex::new();
+            let mut all = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Upsert(c) => {
+                        all.insert(c.id, c.clone());
+                        index.upsert(c);
+                    }
+                    Op::Remove(id) => prop_assert_eq!(index.remove(&id), all.remove(&id).is_some()),
+                }
+            }
+            prop_assert_eq!(index.len(), all.len());
+            let entries: usize = all.values().map(|c| {
+                [Matmul, Embed].iter().filter(|w| reference_price(c, **w).is_some()).count()
+            }).sum();
+            prop_assert_eq!(index.entry_counts(), (entries, entries));
+
+            let exclude_owners: Vec<Digest32> = exclude_owners.into_iter().map(owner).collect();
+            let req = MatchRequest {
+                workload: if embed { Embed } else { Matmul },
+                max_price_per_unit: cap,
+                min_gpu_memory_bytes: min_mem * GIB,
+                count,
+                exclude: &exclude,
+                exclude_owners: &exclude_owners,
+                seed,
+            };
+            let (chosen, stats) = index.select_with_stats(&req, limit);
+            prop_assert!(stats.scanned_by_score + stats.scanned_by_price <= limit);
+            let ids: BTreeSet<u32> = chosen.iter().copied().collect();
+            let owners: BTreeSet<Digest32> = chosen.iter().map(|id| all[id].owner).collect();
+            prop_assert_eq!(ids.len(), chosen.len());
+            prop_assert_eq!(owners.len(), chosen.len());
+            for id in &chosen {
+                prop_assert!(reference_eligible(&all[id], &req), "{} is not eligible", id);
+            }
+            let reach = reference_reach(&all, &req, limit);
+            prop_assert_eq!(chosen.len(), count.min(reach));
+        }
+    }
+}
