@@ -36,13 +36,21 @@ fn main() {
         let canister = common::install(&agent).await;
         // Warm up (subnet keys cached by the agent, connections open).
         for _ in 0..10 {
-            agent.update(&canister, "inc").call_and_wait().await.unwrap();
+            agent
+                .update(&canister, "inc")
+                .call_and_wait()
+                .await
+                .unwrap();
             agent.query(&canister, "get").call().await.unwrap();
         }
         let mut updates = Vec::with_capacity(calls);
         for _ in 0..calls {
             let start = Instant::now();
-            agent.update(&canister, "inc").call_and_wait().await.unwrap();
+            agent
+                .update(&canister, "inc")
+                .call_and_wait()
+                .await
+                .unwrap();
             updates.push(start.elapsed());
         }
         let mut queries = Vec::with_capacity(calls);

@@ -19,11 +19,17 @@ const MAX_DELEGATION_TARGETS: usize = 1000;
 const REQUEST_DOMAIN: &[u8] = b"\x0Aic-request";
 const DELEGATION_DOMAIN: &[u8] = b"\x1Aic-request-auth-delegation";
 
-const ED25519_DER_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_DER_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 /// OID 1.3.6.1.4.1.56387.1.2 (canister signatures), DER-encoded.
-const CANISTER_SIG_OID: [u8; 12] = [0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02];
+const CANISTER_SIG_OID: [u8; 12] = [
+    0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x02,
+];
 /// OID 1.3.6.1.4.1.56387.1.1 (DER-wrapped COSE keys, WebAuthn), DER-encoded.
-const COSE_OID: [u8; 12] = [0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x01];
+const COSE_OID: [u8; 12] = [
+    0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb8, 0x43, 0x01, 0x01,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestType {
@@ -81,9 +87,12 @@ fn principal(bytes: &[u8], what: &str) -> Result<Principal, String> {
 pub fn parse(body: &[u8]) -> Result<Envelope, String> {
     let value = cbor::decode(body)?;
     let envelope = Fields::of(&value, "the request envelope")?;
-    let content_value = envelope.get("content").ok_or("the envelope has no `content`")?;
+    let content_value = envelope
+        .get("content")
+        .ok_or("the envelope has no `content`")?;
     let content = Fields::of(content_value, "`content`")?;
-    let request_id = cbor::hash_of_map(content_value).map_err(|e| format!("cannot compute the request id: {e}"))?;
+    let request_id = cbor::hash_of_map(content_value)
+        .map_err(|e| format!("cannot compute the request id: {e}"))?;
     let request_type = match content.text("request_type")? {
         "call" => RequestType::Call,
         "query" => RequestType::Query,
@@ -99,7 +108,10 @@ pub fn parse(body: &[u8]) -> Result<Envelope, String> {
         }
     }
     if content.get("sender_info").is_some() {
-        return Err("`sender_info` (canister-signed sender information) is not supported by localnet".into());
+        return Err(
+            "`sender_info` (canister-signed sender information) is not supported by localnet"
+                .into(),
+        );
     }
     let sender = principal(content.required_bytes("sender")?, "sender")?;
     let ingress_expiry = content.nat("ingress_expiry")?;
@@ -115,7 +127,10 @@ pub fn parse(body: &[u8]) -> Result<Envelope, String> {
                 return Err("a read_state request needs `paths`, an array of paths".into());
             };
             if paths.len() > 1000 {
-                return Err(format!("{} paths requested; at most 1000 are allowed", paths.len()));
+                return Err(format!(
+                    "{} paths requested; at most 1000 are allowed",
+                    paths.len()
+                ));
             }
             let mut out = Vec::with_capacity(paths.len());
             for path in paths {
@@ -134,14 +149,24 @@ pub fn parse(body: &[u8]) -> Result<Envelope, String> {
                     .collect::<Result<Vec<_>, _>>()?;
                 out.push(labels);
             }
-            (Principal::management_canister(), String::new(), Vec::new(), out)
+            (
+                Principal::management_canister(),
+                String::new(),
+                Vec::new(),
+                out,
+            )
         }
     };
     let sender_pubkey = envelope.bytes("sender_pubkey")?.map(<[u8]>::to_vec);
     let sender_sig = envelope.bytes("sender_sig")?.map(<[u8]>::to_vec);
     let delegations = match envelope.get("sender_delegation") {
         None => None,
-        Some(Value::Array(items)) => Some(items.iter().map(parse_delegation).collect::<Result<Vec<_>, _>>()?),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(parse_delegation)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         Some(_) => return Err("`sender_delegation` must be an array".into()),
     };
     Ok(Envelope {
@@ -207,7 +232,12 @@ fn parse_delegation(value: &Value) -> Result<SignedDelegation, String> {
 impl Envelope {
     /// Checks expiry, sender and signatures. `target` is the canister the request
     /// is for (delegation `targets` restrict it); `now` is the IC's time.
-    pub fn authenticate(&self, now: u64, target: Option<Principal>, root_key_der: &[u8]) -> Result<(), String> {
+    pub fn authenticate(
+        &self,
+        now: u64,
+        target: Option<Principal>,
+        root_key_der: &[u8],
+    ) -> Result<(), String> {
         let c = &self.content;
         let anonymous = c.sender == Principal::anonymous();
         // Anonymous queries and read_state requests may carry any expiry (spec).
@@ -223,7 +253,10 @@ impl Envelope {
             }
         }
         if anonymous {
-            if self.sender_pubkey.is_some() || self.sender_sig.is_some() || self.delegations.is_some() {
+            if self.sender_pubkey.is_some()
+                || self.sender_sig.is_some()
+                || self.delegations.is_some()
+            {
                 return Err(
                     "an anonymous request must not carry sender_pubkey, sender_sig or sender_delegation".into(),
                 );
@@ -258,15 +291,22 @@ impl Envelope {
                 verify(&signing_key, &message, &d.signature, root_key_der)
                     .map_err(|e| format!("delegation {i}: {e}"))?;
                 if d.expiration < now {
-                    return Err(format!("delegation {i} expired at {} (now {now})", d.expiration));
+                    return Err(format!(
+                        "delegation {i} expired at {} (now {now})",
+                        d.expiration
+                    ));
                 }
                 if let (Some(targets), Some(target)) = (&d.targets, target) {
                     if !targets.contains(&target) {
-                        return Err(format!("delegation {i} does not allow requests to {target}"));
+                        return Err(format!(
+                            "delegation {i} does not allow requests to {target}"
+                        ));
                     }
                 }
                 if d.queries_only && c.request_type == RequestType::Call {
-                    return Err(format!("delegation {i} only permits queries and read_state requests"));
+                    return Err(format!(
+                        "delegation {i} only permits queries and read_state requests"
+                    ));
                 }
                 if seen.contains(&d.pubkey) {
                     return Err(format!(
@@ -278,14 +318,20 @@ impl Envelope {
             }
         }
         let message = [REQUEST_DOMAIN, &c.request_id].concat();
-        verify(&signing_key, &message, sig, root_key_der).map_err(|e| format!("invalid sender_sig: {e}"))
+        verify(&signing_key, &message, sig, root_key_der)
+            .map_err(|e| format!("invalid sender_sig: {e}"))
     }
 }
 
 /// Verifies `signature` on `message` with a DER-encoded public key of one of the
 /// spec's schemes: Ed25519, ECDSA secp256k1 or P-256 (SHA-256, `r · s`), or a
 /// canister signature certified by `root_key_der`.
-pub fn verify(public_key_der: &[u8], message: &[u8], signature: &[u8], root_key_der: &[u8]) -> Result<(), String> {
+pub fn verify(
+    public_key_der: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    root_key_der: &[u8],
+) -> Result<(), String> {
     if public_key_der.starts_with(&ED25519_DER_PREFIX) {
         let key = ic_ed25519::PublicKey::deserialize_rfc8410_der(public_key_der)
             .map_err(|e| format!("malformed Ed25519 public key: {e:?}"))?;
@@ -319,7 +365,10 @@ pub fn verify(public_key_der: &[u8], message: &[u8], signature: &[u8], root_key_
     if contains(&COSE_OID) {
         return Err("WebAuthn (COSE) keys are not supported by localnet".into());
     }
-    Err("sender_pubkey is not a DER-encoded Ed25519, ECDSA secp256k1 or ECDSA P-256 public key".into())
+    Err(
+        "sender_pubkey is not a DER-encoded Ed25519, ECDSA secp256k1 or ECDSA P-256 public key"
+            .into(),
+    )
 }
 
 /// One DER TLV: (tag, contents, rest).
@@ -334,7 +383,9 @@ fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
             return None;
         }
         (
-            rest[..n].iter().fold(0usize, |acc, b| acc << 8 | *b as usize),
+            rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| acc << 8 | *b as usize),
             &rest[n..],
         )
     };
@@ -344,14 +395,18 @@ fn der_tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// A canister-signature public key (OID 1.3.6.1.4.1.56387.1.2): the signing
 /// canister and the seed of `|canister| · canister · seed`.
 fn canister_sig_key(der: &[u8]) -> Option<(Principal, &[u8])> {
-    let (0x30, spki, []) = der_tlv(der)? else { return None };
+    let (0x30, spki, []) = der_tlv(der)? else {
+        return None;
+    };
     let (0x30, algorithm, rest) = der_tlv(spki)? else {
         return None;
     };
     if algorithm != CANISTER_SIG_OID {
         return None;
     }
-    let (0x03, bits, []) = der_tlv(rest)? else { return None };
+    let (0x03, bits, []) = der_tlv(rest)? else {
+        return None;
+    };
     let (&0, payload) = bits.split_first()? else {
         return None;
     };
@@ -384,14 +439,16 @@ fn verify_canister_signature(
         tree: HashTree<Vec<u8>>,
     }
     let sig: ciborium::tag::Accepted<CanisterSig, { cbor::SELF_DESCRIBING_TAG }> =
-        ciborium::from_reader(signature).map_err(|e| format!("malformed canister signature: {e}"))?;
+        ciborium::from_reader(signature)
+            .map_err(|e| format!("malformed canister signature: {e}"))?;
     let sig = sig.0;
-    let (_, certified) = localnet::localnet_services::certification::verify_canister_data_certificate(
-        &sig.certificate,
-        root_key_der,
-        canister,
-    )
-    .map_err(|e| format!("canister signature certificate: {e}"))?;
+    let (_, certified) =
+        localnet::localnet_services::certification::verify_canister_data_certificate(
+            &sig.certificate,
+            root_key_der,
+            canister,
+        )
+        .map_err(|e| format!("canister signature certificate: {e}"))?;
     if certified != sig.tree.digest() {
         return Err(format!(
             "canister signature: the tree is not what canister {canister} certified"
@@ -399,7 +456,10 @@ fn verify_canister_signature(
     }
     let seed_hash = Sha256::digest(seed);
     let message_hash = Sha256::digest(message);
-    match sig.tree.lookup_path([b"sig".as_slice(), &seed_hash, &message_hash]) {
+    match sig
+        .tree
+        .lookup_path([b"sig".as_slice(), &seed_hash, &message_hash])
+    {
         LookupResult::Found(value) if value.is_empty() => Ok(()),
         _ => Err(format!(
             "canister signature: canister {canister} did not sign this message with this seed"

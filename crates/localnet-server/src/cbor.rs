@@ -16,7 +16,8 @@ const BIGNUM_TAG: u64 = 2;
 
 /// Decodes a body, removing the self-describing tag if present.
 pub fn decode(bytes: &[u8]) -> Result<Value, String> {
-    let value: Value = ciborium::from_reader(bytes).map_err(|e| format!("the body is not valid CBOR: {e}"))?;
+    let value: Value =
+        ciborium::from_reader(bytes).map_err(|e| format!("the body is not valid CBOR: {e}"))?;
     Ok(untag(value))
 }
 
@@ -76,7 +77,11 @@ pub fn hash_value(value: &Value) -> Result<[u8; 32], String> {
             hasher.finalize().into()
         }
         Value::Map(_) => hash_of_map(value)?,
-        other => return Err(format!("a value of this CBOR type cannot be hashed: {other:?}")),
+        other => {
+            return Err(format!(
+                "a value of this CBOR type cannot be hashed: {other:?}"
+            ))
+        }
     })
 }
 
@@ -159,7 +164,8 @@ impl<'a> Fields<'a> {
     }
 
     pub fn required_bytes(&self, key: &str) -> Result<&'a [u8], String> {
-        self.bytes(key)?.ok_or_else(|| format!("missing field `{key}`"))
+        self.bytes(key)?
+            .ok_or_else(|| format!("missing field `{key}`"))
     }
 
     pub fn text(&self, key: &str) -> Result<&'a str, String> {
@@ -172,7 +178,9 @@ impl<'a> Fields<'a> {
 
     pub fn nat(&self, key: &str) -> Result<u64, String> {
         match self.get(key) {
-            Some(v) => nat(v).ok_or_else(|| format!("field `{key}` must be a natural number below 2^64")),
+            Some(v) => {
+                nat(v).ok_or_else(|| format!("field `{key}` must be a natural number below 2^64"))
+            }
             None => Err(format!("missing field `{key}`")),
         }
     }
@@ -188,7 +196,11 @@ pub fn nat(value: &Value) -> Option<u64> {
                 if significant.len() > 8 {
                     return None;
                 }
-                Some(significant.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
+                Some(
+                    significant
+                        .iter()
+                        .fold(0u64, |acc, b| acc << 8 | u64::from(*b)),
+                )
             }
             _ => None,
         },
@@ -211,7 +223,10 @@ mod tests {
             ("request_type", Value::Text("call".into())),
             ("sender", Value::Bytes(vec![0x04])),
             ("ingress_expiry", int(1_685_570_400_000_000_000)),
-            ("canister_id", Value::Bytes(vec![0, 0, 0, 0, 0, 0, 0x04, 0xD2])),
+            (
+                "canister_id",
+                Value::Bytes(vec![0, 0, 0, 0, 0, 0, 0x04, 0xD2]),
+            ),
             ("method_name", Value::Text("hello".into())),
             ("arg", Value::Bytes(b"DIDL\x00\xFD*".to_vec())),
         ]);
@@ -228,7 +243,10 @@ mod tests {
             leb128::write::unsigned(&mut expected, n).unwrap();
             assert_eq!(leb128_of_big_endian(&n.to_be_bytes()), expected, "{n}");
         }
-        assert_eq!(nat(&Value::Tag(2, Box::new(Value::Bytes(vec![0, 1, 0])))), Some(256));
+        assert_eq!(
+            nat(&Value::Tag(2, Box::new(Value::Bytes(vec![0, 1, 0])))),
+            Some(256)
+        );
     }
 
     #[test]

@@ -228,8 +228,9 @@ impl Server {
         });
         net_config.outcalls = OutcallMode::Mock;
         let net = LocalNet::with_config(net_config);
-        let node_key =
-            ic_ed25519::PrivateKey::generate_from_seed(&[b"localnet node key".as_slice(), &config.net.seed].concat());
+        let node_key = ic_ed25519::PrivateKey::generate_from_seed(
+            &[b"localnet node key".as_slice(), &config.net.seed].concat(),
+        );
         let node_der = node_key.public_key().serialize_rfc8410_der();
         let node = NodeKey {
             id: Principal::self_authenticating(&node_der),
@@ -334,8 +335,14 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/{version}/subnet/{id}/call", post(call_subnet))
         .route("/api/{version}/canister/{id}/query", post(query_canister))
         .route("/api/{version}/subnet/{id}/query", post(query_subnet))
-        .route("/api/{version}/canister/{id}/read_state", post(read_state_canister))
-        .route("/api/{version}/subnet/{id}/read_state", post(read_state_subnet))
+        .route(
+            "/api/{version}/canister/{id}/read_state",
+            post(read_state_canister),
+        )
+        .route(
+            "/api/{version}/subnet/{id}/read_state",
+            post(read_state_subnet),
+        )
         .route("/_/bitcoin/send_to", post(btc_send_to))
         .route("/_/bitcoin/mine", post(btc_mine))
         .route("/_/bitcoin/tip", get(btc_tip))
@@ -354,7 +361,12 @@ fn router(shared: Arc<Shared>) -> Router {
 // fund a deposit address and mine blocks. The server listens on 127.0.0.1 only.
 
 fn json_response(value: serde_json::Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 async fn with_net<T: Send + 'static>(
@@ -368,7 +380,12 @@ async fn with_net<T: Send + 'static>(
         f(&mut net)
     })
     .await
-    .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("test control failed: {e}")))?;
+    .map_err(|e| {
+        HttpError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("test control failed: {e}"),
+        )
+    })?;
     shared.progress.send_modify(|g| *g += 1);
     Ok(out)
 }
@@ -379,15 +396,24 @@ fn json_body(body: &[u8]) -> Result<serde_json::Value, HttpError> {
 
 /// `POST /_/bitcoin/send_to {"address": "bcrt1…", "sats": N}` → `{"txid": "…"}`:
 /// the test wallet pays `address` (the transaction waits in the mempool).
-async fn btc_send_to(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Response, HttpError> {
+async fn btc_send_to(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<Response, HttpError> {
     let v = json_body(&body)?;
-    let (Some(address), Some(sats)) = (v["address"].as_str().map(str::to_owned), v["sats"].as_u64()) else {
-        return Err(bad_request("expected {\"address\": string, \"sats\": number}"));
+    let (Some(address), Some(sats)) =
+        (v["address"].as_str().map(str::to_owned), v["sats"].as_u64())
+    else {
+        return Err(bad_request(
+            "expected {\"address\": string, \"sats\": number}",
+        ));
     };
     let txid = with_net(&shared, move |net| net.bitcoin_send_to(&address, sats))
         .await?
         .map_err(|e| bad_request(format!("send_to failed: {e}")))?;
-    Ok(json_response(serde_json::json!({ "txid": txid.to_string() })))
+    Ok(json_response(
+        serde_json::json!({ "txid": txid.to_string() }),
+    ))
 }
 
 /// `POST /_/bitcoin/mine {"blocks": N, "address": "bcrt1…"?}` → `{"block_hashes":
@@ -398,12 +424,15 @@ async fn btc_mine(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Resp
     let address = v["address"].as_str().map(str::to_owned);
     let (hashes, tip) = with_net(&shared, move |net| {
         let address = address.unwrap_or_else(|| net.bitcoin_wallet_address());
-        net.bitcoin_mine_blocks(blocks, &address).map(|h| (h, net.bitcoin_tip_height()))
+        net.bitcoin_mine_blocks(blocks, &address)
+            .map(|h| (h, net.bitcoin_tip_height()))
     })
     .await?
     .map_err(|e| bad_request(format!("mine failed: {e}")))?;
     let hashes: Vec<String> = hashes.iter().map(|h| h.to_string()).collect();
-    Ok(json_response(serde_json::json!({ "block_hashes": hashes, "tip_height": tip })))
+    Ok(json_response(
+        serde_json::json!({ "block_hashes": hashes, "tip_height": tip }),
+    ))
 }
 
 /// `GET /_/bitcoin/tip` → `{"tip_height": H}`.
@@ -425,7 +454,10 @@ async fn btc_mempool(State(shared): State<Arc<Shared>>) -> Result<Response, Http
 }
 
 /// `GET /_/bitcoin/utxos/{address}` → `{"utxos": [{"txid", "vout", "value", "height"}]}`.
-async fn btc_utxos(State(shared): State<Arc<Shared>>, Path(address): Path<String>) -> Result<Response, HttpError> {
+async fn btc_utxos(
+    State(shared): State<Arc<Shared>>,
+    Path(address): Path<String>,
+) -> Result<Response, HttpError> {
     let utxos = with_net(&shared, move |net| net.bitcoin_utxos(&address))
         .await?
         .map_err(|e| bad_request(format!("utxos failed: {e}")))?;
@@ -445,17 +477,28 @@ async fn btc_utxos(State(shared): State<Arc<Shared>>, Path(address): Path<String
 
 /// `GET /_/bitcoin/tx/{txid}` → `{"txid", "height": H|null, "inputs": N,
 /// "outputs": [{"value", "address"|null}]}`; 404 for an unknown transaction.
-async fn btc_tx(State(shared): State<Arc<Shared>>, Path(txid): Path<String>) -> Result<Response, HttpError> {
+async fn btc_tx(
+    State(shared): State<Arc<Shared>>,
+    Path(txid): Path<String>,
+) -> Result<Response, HttpError> {
     use localnet::localnet_services::bitcoin::rust_bitcoin::{Address, Network, Txid};
-    let parsed: Txid = txid.parse().map_err(|e| bad_request(format!("bad txid {txid}: {e}")))?;
-    let Some((tx, height)) = with_net(&shared, move |net| net.bitcoin_transaction(&parsed)).await? else {
-        return Err(HttpError(StatusCode::NOT_FOUND, format!("no transaction {txid}")));
+    let parsed: Txid = txid
+        .parse()
+        .map_err(|e| bad_request(format!("bad txid {txid}: {e}")))?;
+    let Some((tx, height)) = with_net(&shared, move |net| net.bitcoin_transaction(&parsed)).await?
+    else {
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            format!("no transaction {txid}"),
+        ));
     };
     let outputs: Vec<serde_json::Value> = tx
         .output
         .iter()
         .map(|o| {
-            let address = Address::from_script(&o.script_pubkey, Network::Regtest).ok().map(|a| a.to_string());
+            let address = Address::from_script(&o.script_pubkey, Network::Regtest)
+                .ok()
+                .map(|a| a.to_string());
             serde_json::json!({ "value": o.value.to_sat(), "address": address })
         })
         .collect();
@@ -475,7 +518,10 @@ async fn cors(request: Request<Body>, next: Next) -> Response {
         next.run(request).await
     };
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, HEAD, OPTIONS"),
@@ -484,7 +530,10 @@ async fn cors(request: Request<Body>, next: Next) -> Response {
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Accept, Authorization, Content-Type"),
     );
-    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("7200"));
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("7200"),
+    );
     response
 }
 
@@ -493,7 +542,12 @@ struct HttpError(StatusCode, String);
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (self.0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.1).into_response()
+        (
+            self.0,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.1,
+        )
+            .into_response()
     }
 }
 
@@ -530,13 +584,20 @@ async fn status(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 fn parse_principal(text: &str, what: &str) -> Result<Principal, HttpError> {
-    Principal::from_text(text)
-        .map_err(|e| bad_request(format!("the {what} `{text}` in the URL is not a principal: {e}")))
+    Principal::from_text(text).map_err(|e| {
+        bad_request(format!(
+            "the {what} `{text}` in the URL is not a principal: {e}"
+        ))
+    })
 }
 
 fn parse_request(body: &[u8], expected: RequestType) -> Result<Envelope, HttpError> {
-    let envelope = auth::parse(body)
-        .map_err(|e| bad_request(format!("Could not parse body as {} message: {e}", expected.name())))?;
+    let envelope = auth::parse(body).map_err(|e| {
+        bad_request(format!(
+            "Could not parse body as {} message: {e}",
+            expected.name()
+        ))
+    })?;
     if envelope.content.request_type != expected {
         return Err(bad_request(format!(
             "Expected a `{}` request, got request_type `{}`",
@@ -621,12 +682,14 @@ fn authenticate(
     target: Option<Principal>,
     root_key_der: &[u8],
 ) -> Result<(), HttpError> {
-    envelope.authenticate(now, target, root_key_der).map_err(|e| {
-        bad_request(format!(
-            "Failed to authenticate request 0x{}: {e}",
-            hex::encode(envelope.content.request_id)
-        ))
-    })
+    envelope
+        .authenticate(now, target, root_key_der)
+        .map_err(|e| {
+            bad_request(format!(
+                "Failed to authenticate request 0x{}: {e}",
+                hex::encode(envelope.content.request_id)
+            ))
+        })
 }
 
 fn error_code_text(r: &RejectResponse) -> String {
@@ -649,7 +712,14 @@ async fn call_canister(
     let ecid = parse_principal(&id, "effective canister id")?;
     let envelope = parse_request(&body, RequestType::Call)?;
     let target = check_effective_canister(&envelope, ecid)?;
-    call(shared, version, Effective::Canister(ecid), Some(target), envelope).await
+    call(
+        shared,
+        version,
+        Effective::Canister(ecid),
+        Some(target),
+        envelope,
+    )
+    .await
 }
 
 async fn call_subnet(
@@ -667,7 +737,9 @@ async fn call_subnet(
     check_subnet(&shared, subnet)?;
     let envelope = parse_request(&body, RequestType::Call)?;
     let c = &envelope.content;
-    if c.canister_id != Principal::management_canister() || !CREATION_METHODS.contains(&c.method_name.as_str()) {
+    if c.canister_id != Principal::management_canister()
+        || !CREATION_METHODS.contains(&c.method_name.as_str())
+    {
         return Err(bad_request(format!(
             "subnet-scoped calls are only for create_canister and provisional_create_canister_with_cycles of aaaaa-aa, not {}.{}",
             c.canister_id, c.method_name
@@ -704,9 +776,15 @@ async fn call(
     let request_id = envelope.content.request_id;
     let mut progress = shared.progress.subscribe();
     let s = shared.clone();
-    let submitted = tokio::task::spawn_blocking(move || s.submit(effective, target, envelope, synchronous))
-        .await
-        .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("the call panicked: {e}")))??;
+    let submitted =
+        tokio::task::spawn_blocking(move || s.submit(effective, target, envelope, synchronous))
+            .await
+            .map_err(|e| {
+                HttpError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the call panicked: {e}"),
+                )
+            })??;
     shared.progress.send_modify(|g| *g += 1);
     match submitted {
         Submitted::Refused(reject) if synchronous => {
@@ -714,19 +792,28 @@ async fn call(
             fields.extend(reject_fields(&reject));
             Ok(cbor_response(StatusCode::OK, cbor::map(fields)))
         }
-        Submitted::Refused(reject) => Ok(cbor_response(StatusCode::OK, cbor::map(reject_fields(&reject)))),
+        Submitted::Refused(reject) => Ok(cbor_response(
+            StatusCode::OK,
+            cbor::map(reject_fields(&reject)),
+        )),
         Submitted::Known(_) if !synchronous => Ok(StatusCode::ACCEPTED.into_response()),
         Submitted::Known(Some(certificate)) => Ok(replied(certificate)),
         Submitted::Known(None) => {
             let deadline = tokio::time::Instant::now() + shared.config.sync_call_timeout;
             loop {
-                if tokio::time::timeout_at(deadline, progress.changed()).await.is_err() {
+                if tokio::time::timeout_at(deadline, progress.changed())
+                    .await
+                    .is_err()
+                {
                     return Ok(StatusCode::ACCEPTED.into_response());
                 }
                 let s = shared.clone();
-                let done = tokio::task::spawn_blocking(move || s.completed_certificate(&request_id))
-                    .await
-                    .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("panicked: {e}")))?;
+                let done =
+                    tokio::task::spawn_blocking(move || s.completed_certificate(&request_id))
+                        .await
+                        .map_err(|e| {
+                            HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("panicked: {e}"))
+                        })?;
                 if let Some(certificate) = done {
                     return Ok(replied(certificate));
                 }
@@ -783,7 +870,9 @@ impl Shared {
         if !certify {
             return Ok(Submitted::Known(None));
         }
-        Ok(Submitted::Known(self.certificate_if_complete(&net, &c.request_id)))
+        Ok(Submitted::Known(
+            self.certificate_if_complete(&net, &c.request_id),
+        ))
     }
 
     fn completed_certificate(&self, request_id: &[u8; 32]) -> Option<Vec<u8>> {
@@ -819,7 +908,9 @@ impl Shared {
         root.insert("canister_ranges", Node::sub())
             .insert(subnet_label.clone(), Node::sub())
             .insert(RANGE_START.to_vec(), Node::Leaf(ranges.clone()));
-        let subnet = root.insert("subnet", Node::sub()).insert(subnet_label, Node::sub());
+        let subnet = root
+            .insert("subnet", Node::sub())
+            .insert(subnet_label, Node::sub());
         subnet.insert("public_key", Node::Leaf(self.root_key_der.clone()));
         subnet.insert("canister_ranges", Node::Leaf(ranges));
         subnet.insert("type", Node::Leaf(b"application".to_vec()));
@@ -878,7 +969,12 @@ impl Shared {
     }
 
     /// A certificate revealing `paths` (and `/time`), signed by the root key.
-    fn certify(&self, net: &LocalNet, paths: &[Vec<Vec<u8>>], request: Option<&[u8; 32]>) -> Vec<u8> {
+    fn certify(
+        &self,
+        net: &LocalNet,
+        paths: &[Vec<Vec<u8>>],
+        request: Option<&[u8; 32]>,
+    ) -> Vec<u8> {
         let tree = self.state_tree(net, request);
         let time = vec![b"time".to_vec()];
         let mut refs: Vec<&[Vec<u8>]> = paths.iter().map(Vec::as_slice).collect();
@@ -902,11 +998,18 @@ fn request_status_node(net: &LocalNet, message: MessageId) -> (Node, bool) {
         }
         IngressStatus::Completed(Err(reject)) => {
             let mut code = Vec::new();
-            leb128::write::unsigned(&mut code, reject.reject_code as u64).expect("writing to a Vec");
+            leb128::write::unsigned(&mut code, reject.reject_code as u64)
+                .expect("writing to a Vec");
             node.insert("status", Node::Leaf(b"rejected".to_vec()));
             node.insert("reject_code", Node::Leaf(code));
-            node.insert("reject_message", Node::Leaf(reject.reject_message.clone().into_bytes()));
-            node.insert("error_code", Node::Leaf(error_code_text(&reject).into_bytes()));
+            node.insert(
+                "reject_message",
+                Node::Leaf(reject.reject_message.clone().into_bytes()),
+            );
+            node.insert(
+                "error_code",
+                Node::Leaf(error_code_text(&reject).into_bytes()),
+            );
         }
     }
     (node, true)
@@ -937,7 +1040,12 @@ async fn query_canister(
     let s = shared.clone();
     tokio::task::spawn_blocking(move || s.query(envelope, Some(target)))
         .await
-        .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("the query panicked: {e}")))?
+        .map_err(|e| {
+            HttpError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the query panicked: {e}"),
+            )
+        })?
 }
 
 async fn query_subnet(
@@ -963,7 +1071,12 @@ async fn query_subnet(
     let s = shared.clone();
     tokio::task::spawn_blocking(move || s.query(envelope, None))
         .await
-        .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("the query panicked: {e}")))?
+        .map_err(|e| {
+            HttpError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the query panicked: {e}"),
+            )
+        })?
 }
 
 impl Shared {
@@ -979,7 +1092,10 @@ impl Shared {
             Ok(reply) => {
                 let reply = cbor::map(vec![("arg", Value::Bytes(reply.clone()))]);
                 (
-                    vec![("status", Value::Text("replied".into())), ("reply", reply.clone())],
+                    vec![
+                        ("status", Value::Text("replied".into())),
+                        ("reply", reply.clone()),
+                    ],
                     vec![("status", Value::Text("replied".into())), ("reply", reply)],
                 )
             }
@@ -1046,11 +1162,21 @@ async fn read_state(
     let s = shared.clone();
     tokio::task::spawn_blocking(move || s.read_state(envelope, effective, version == "v2"))
         .await
-        .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, format!("read_state panicked: {e}")))?
+        .map_err(|e| {
+            HttpError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("read_state panicked: {e}"),
+            )
+        })?
 }
 
 impl Shared {
-    fn read_state(&self, envelope: Envelope, effective: Effective, v2: bool) -> Result<Response, HttpError> {
+    fn read_state(
+        &self,
+        envelope: Envelope,
+        effective: Effective,
+        v2: bool,
+    ) -> Result<Response, HttpError> {
         let target = match effective {
             Effective::Canister(id) => Some(id),
             Effective::Subnet(_) => None,
@@ -1085,7 +1211,10 @@ impl Shared {
                     _ => hex::encode(l),
                 })
                 .collect();
-            bad_request(format!("Invalid path requested: /{}: {why}", shown.join("/")))
+            bad_request(format!(
+                "Invalid path requested: /{}: {why}",
+                shown.join("/")
+            ))
         };
         let forbidden = |msg: String| HttpError(StatusCode::FORBIDDEN, msg);
         let mut request_id: Option<[u8; 32]> = None;
@@ -1132,14 +1261,21 @@ impl Shared {
                         ));
                     }
                     if ranges_subnet.is_some_and(|s| s != *subnet) {
-                        return Err(invalid(path, "all /canister_ranges paths must name the same subnet"));
+                        return Err(invalid(
+                            path,
+                            "all /canister_ranges paths must name the same subnet",
+                        ));
                     }
                     ranges_subnet = Some(subnet);
                 }
                 [b"request_status", id, rest @ ..] => {
                     if !matches!(
                         rest,
-                        [] | [b"status" | b"reply" | b"reject_code" | b"reject_message" | b"error_code"]
+                        [] | [b"status"
+                            | b"reply"
+                            | b"reject_code"
+                            | b"reject_message"
+                            | b"error_code"]
                     ) {
                         return Err(invalid(path, "no such path"));
                     }
@@ -1173,7 +1309,8 @@ impl Shared {
                     }
                 }
                 [b"canister", canister, rest @ ..] => {
-                    let canister = Principal::try_from_slice(canister).map_err(|_| invalid(path, "not a principal"))?;
+                    let canister = Principal::try_from_slice(canister)
+                        .map_err(|_| invalid(path, "not a principal"))?;
                     if effective != Effective::Canister(canister) {
                         return Err(invalid(
                             path,

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut config = localnet_server::Config::with_seed(seed_bytes);
     config.port = port;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("localnet-server: cannot start the runtime: {e}");

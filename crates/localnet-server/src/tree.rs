@@ -167,7 +167,10 @@ mod tests {
             w.lookup_path([b"request_status".as_slice(), &[4], b"reply"]),
             LookupResult::Found(&[2][..])
         );
-        assert_eq!(w.lookup_path([b"time".as_slice()]), LookupResult::Found(&[1][..]));
+        assert_eq!(
+            w.lookup_path([b"time".as_slice()]),
+            LookupResult::Found(&[1][..])
+        );
         assert!(matches!(
             w.lookup_path([b"request_status".as_slice(), &[6], b"reply"]),
             LookupResult::Unknown
@@ -178,7 +181,11 @@ mod tests {
     fn absent_labels_are_provably_absent() {
         let tree = sample();
         for missing in [vec![5u8], vec![0xff], vec![], vec![3, 0]] {
-            let path = vec![b"request_status".to_vec(), missing.clone(), b"status".to_vec()];
+            let path = vec![
+                b"request_status".to_vec(),
+                missing.clone(),
+                b"status".to_vec(),
+            ];
             let w = witness(&tree, &[&path[..]]);
             assert_eq!(w.digest(), tree.digest());
             assert_eq!(

@@ -27,7 +27,10 @@ async fn status_gives_the_root_key_that_signs_certificates() {
     let agent = agent(&handle, ed25519_identity(1)).await;
     assert_eq!(agent.read_root_key(), handle.root_key_der());
     let status = agent.status().await.unwrap();
-    assert_eq!(status.root_key.as_deref(), Some(handle.root_key_der().as_slice()));
+    assert_eq!(
+        status.root_key.as_deref(),
+        Some(handle.root_key_der().as_slice())
+    );
     assert_eq!(status.replica_health_status.as_deref(), Some("healthy"));
 }
 
@@ -40,9 +43,17 @@ async fn synchronous_calls_queries_and_certified_data() {
     let canister = install(&agent).await;
 
     // v4 call: the reply comes with a certificate the agent verified.
-    let reply = agent.update(&canister, "inc").call_and_wait().await.unwrap();
+    let reply = agent
+        .update(&canister, "inc")
+        .call_and_wait()
+        .await
+        .unwrap();
     assert_eq!(counter(&reply), 1);
-    let reply = agent.update(&canister, "inc").call_and_wait().await.unwrap();
+    let reply = agent
+        .update(&canister, "inc")
+        .call_and_wait()
+        .await
+        .unwrap();
     assert_eq!(counter(&reply), 2);
 
     // A query, with the node signature verified (the agent's default): it reads
@@ -58,13 +69,21 @@ async fn synchronous_calls_queries_and_certified_data() {
     let cert: Certificate = serde_cbor::from_slice(&cert_bytes).unwrap();
     agent.verify(&cert, canister).unwrap();
     assert_eq!(
-        cert.tree
-            .lookup_path([b"canister".as_slice(), canister.as_slice(), b"certified_data"]),
+        cert.tree.lookup_path([
+            b"canister".as_slice(),
+            canister.as_slice(),
+            b"certified_data"
+        ]),
         LookupResult::Found(&2u64.to_le_bytes()[..])
     );
 
     // Rejects are certified, with the spec's reject code and the IC's error code.
-    match agent.update(&canister, "reject").call_and_wait().await.unwrap_err() {
+    match agent
+        .update(&canister, "reject")
+        .call_and_wait()
+        .await
+        .unwrap_err()
+    {
         AgentError::CertifiedReject { reject, .. } => {
             assert_eq!(reject.reject_code, RejectCode::CanisterReject);
             assert_eq!(reject.reject_message, "nope");
@@ -72,7 +91,12 @@ async fn synchronous_calls_queries_and_certified_data() {
         }
         other => panic!("expected a certified reject, got {other}"),
     }
-    match agent.update(&canister, "trap").call_and_wait().await.unwrap_err() {
+    match agent
+        .update(&canister, "trap")
+        .call_and_wait()
+        .await
+        .unwrap_err()
+    {
         AgentError::CertifiedReject { reject, .. } => {
             assert_eq!(reject.reject_code, RejectCode::CanisterError);
             assert_eq!(reject.error_code.as_deref(), Some("IC0503"));
@@ -81,7 +105,12 @@ async fn synchronous_calls_queries_and_certified_data() {
     }
     // A call refused before it enters the state: a non-replicated rejection.
     let missing = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0x30, 0x39, 1, 1]);
-    match agent.update(&missing, "inc").call_and_wait().await.unwrap_err() {
+    match agent
+        .update(&missing, "inc")
+        .call_and_wait()
+        .await
+        .unwrap_err()
+    {
         AgentError::UncertifiedReject { reject, .. } => {
             assert_eq!(reject.reject_code, RejectCode::DestinationInvalid);
             assert_eq!(reject.error_code.as_deref(), Some("IC0301"));
@@ -89,8 +118,15 @@ async fn synchronous_calls_queries_and_certified_data() {
         other => panic!("expected an uncertified reject, got {other}"),
     }
     // A query that is rejected is signed too.
-    match agent.query(&canister, "no_such_method").call().await.unwrap_err() {
-        AgentError::UncertifiedReject { reject, .. } => assert_eq!(reject.reject_code, RejectCode::CanisterError),
+    match agent
+        .query(&canister, "no_such_method")
+        .call()
+        .await
+        .unwrap_err()
+    {
+        AgentError::UncertifiedReject { reject, .. } => {
+            assert_eq!(reject.reject_code, RejectCode::CanisterError)
+        }
         other => panic!("expected an uncertified reject, got {other}"),
     }
 }
@@ -124,17 +160,25 @@ async fn asynchronous_call_then_read_state_polling() {
     )
     .await;
     assert_eq!(status, 202);
-    let (status, _) = agent.request_status_raw(&signed.request_id, canister).await.unwrap();
+    let (status, _) = agent
+        .request_status_raw(&signed.request_id, canister)
+        .await
+        .unwrap();
     assert_eq!(
         status,
         RequestStatusResponse::Replied(ic_agent::agent::ReplyResponse {
             arg: 1u64.to_le_bytes().to_vec()
         })
     );
-    assert_eq!(counter(&agent.query(&canister, "get").call().await.unwrap()), 1);
+    assert_eq!(
+        counter(&agent.query(&canister, "get").call().await.unwrap()),
+        1
+    );
 
     // The deprecated v2 read_state endpoint gives the same certified status.
-    let signed_status = agent.sign_request_status(canister, signed.request_id).unwrap();
+    let signed_status = agent
+        .sign_request_status(canister, signed.request_id)
+        .unwrap();
     let (status, body) = post(
         &handle,
         &format!("/api/v2/canister/{canister}/read_state"),
@@ -150,7 +194,11 @@ async fn asynchronous_call_then_read_state_polling() {
     let response: ReadStateResponse = serde_cbor::from_slice(&body).unwrap();
     let cert: Certificate = serde_cbor::from_slice(&response.certificate).unwrap();
     agent.verify(&cert, canister).unwrap();
-    let path = [b"request_status".as_slice(), signed.request_id.as_slice(), b"reply"];
+    let path = [
+        b"request_status".as_slice(),
+        signed.request_id.as_slice(),
+        b"reply",
+    ];
     assert_eq!(
         cert.tree.lookup_path(path),
         LookupResult::Found(&1u64.to_le_bytes()[..])
@@ -178,7 +226,10 @@ async fn read_state_paths() {
     let agent = agent(&handle, identity).await;
     let canister = install(&agent).await;
 
-    let cert = agent.read_state_raw(vec![vec!["time".into()]], canister).await.unwrap();
+    let cert = agent
+        .read_state_raw(vec![vec!["time".into()]], canister)
+        .await
+        .unwrap();
     let LookupResult::Found(mut time) = cert.tree.lookup_path([b"time".as_slice()]) else {
         panic!("no time")
     };
@@ -193,9 +244,18 @@ async fn read_state_paths() {
     );
 
     use sha2::Digest;
-    let module_hash = agent.read_state_canister_module_hash(canister).await.unwrap();
+    let module_hash = agent
+        .read_state_canister_module_hash(canister)
+        .await
+        .unwrap();
     assert_eq!(module_hash, sha2::Sha256::digest(canister_wasm()).to_vec());
-    assert_eq!(agent.read_state_canister_controllers(canister).await.unwrap(), vec![me]);
+    assert_eq!(
+        agent
+            .read_state_canister_controllers(canister)
+            .await
+            .unwrap(),
+        vec![me]
+    );
     let candid = agent
         .read_state_canister_metadata(canister, "candid:service")
         .await
@@ -203,7 +263,10 @@ async fn read_state_paths() {
     assert_eq!(candid, b"service : { inc : () -> () }");
     // A private section: for controllers only.
     assert_eq!(
-        agent.read_state_canister_metadata(canister, "secret").await.unwrap(),
+        agent
+            .read_state_canister_metadata(canister, "secret")
+            .await
+            .unwrap(),
         b"only for controllers"
     );
     let stranger = common::agent(&handle, ed25519_identity(5)).await;
@@ -225,7 +288,9 @@ async fn read_state_paths() {
         .read_state_subnet_canister_ranges(handle.subnet_id())
         .await
         .unwrap();
-    assert!(ranges.iter().any(|(lo, hi)| *lo <= canister && canister <= *hi));
+    assert!(ranges
+        .iter()
+        .any(|(lo, hi)| *lo <= canister && canister <= *hi));
 
     // Paths the spec does not allow are refused: certified data is only for the
     // canister itself, and canister information only at its own effective id.
@@ -262,7 +327,11 @@ async fn ed25519_secp256k1_and_p256_senders() {
             .build()
             .unwrap();
         agent.fetch_root_key().await.unwrap();
-        let who = agent.update(&canister, "whoami").call_and_wait().await.unwrap();
+        let who = agent
+            .update(&canister, "whoami")
+            .call_and_wait()
+            .await
+            .unwrap();
         assert_eq!(Principal::from_slice(&who), expected);
         let who = agent.query(&canister, "whoami_q").call().await.unwrap();
         assert_eq!(Principal::from_slice(&who), expected);
@@ -270,7 +339,11 @@ async fn ed25519_secp256k1_and_p256_senders() {
     // Anonymous: no key, no signature.
     let anonymous = Agent::builder().with_url(handle.url()).build().unwrap();
     anonymous.fetch_root_key().await.unwrap();
-    let who = anonymous.update(&canister, "whoami").call_and_wait().await.unwrap();
+    let who = anonymous
+        .update(&canister, "whoami")
+        .call_and_wait()
+        .await
+        .unwrap();
     assert_eq!(Principal::from_slice(&who), Principal::anonymous());
 }
 
@@ -279,7 +352,8 @@ async fn a_wrong_root_key_is_rejected_by_the_agent() {
     let handle = start().await;
     let owner = agent(&handle, ed25519_identity(10)).await;
     let canister = install(&owner).await;
-    let other_root = localnet::localnet_services::certification::RootKey::from_seed([9; 32]).public_key_der();
+    let other_root =
+        localnet::localnet_services::certification::RootKey::from_seed([9; 32]).public_key_der();
     assert_ne!(other_root, handle.root_key_der());
     let agent = Agent::builder()
         .with_url(handle.url())
@@ -287,20 +361,36 @@ async fn a_wrong_root_key_is_rejected_by_the_agent() {
         .build()
         .unwrap();
     agent.set_root_key(other_root);
-    let e = agent.update(&canister, "inc").call_and_wait().await.unwrap_err();
-    assert!(matches!(e, AgentError::CertificateVerificationFailed()), "{e}");
+    let e = agent
+        .update(&canister, "inc")
+        .call_and_wait()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, AgentError::CertificateVerificationFailed()),
+        "{e}"
+    );
     let e = agent
         .read_state_raw(vec![vec!["time".into()]], canister)
         .await
         .unwrap_err();
-    assert!(matches!(e, AgentError::CertificateVerificationFailed()), "{e}");
+    assert!(
+        matches!(e, AgentError::CertificateVerificationFailed()),
+        "{e}"
+    );
     // Query signatures are checked against node keys read with that root key.
     let e = agent.query(&canister, "get").call().await.unwrap_err();
-    assert!(matches!(e, AgentError::CertificateVerificationFailed()), "{e}");
+    assert!(
+        matches!(e, AgentError::CertificateVerificationFailed()),
+        "{e}"
+    );
 }
 
 /// Re-encodes an envelope after `edit` changed it.
-fn tamper(signed: &[u8], edit: impl FnOnce(&mut Vec<(ciborium::Value, ciborium::Value)>)) -> Vec<u8> {
+fn tamper(
+    signed: &[u8],
+    edit: impl FnOnce(&mut Vec<(ciborium::Value, ciborium::Value)>),
+) -> Vec<u8> {
     let value: ciborium::Value = ciborium::from_reader(signed).unwrap();
     let ciborium::Value::Tag(55799, inner) = value else {
         panic!("untagged envelope")
@@ -318,8 +408,15 @@ fn tamper(signed: &[u8], edit: impl FnOnce(&mut Vec<(ciborium::Value, ciborium::
     out
 }
 
-fn field<'a>(entries: &'a mut [(ciborium::Value, ciborium::Value)], key: &str) -> &'a mut ciborium::Value {
-    &mut entries.iter_mut().find(|(k, _)| k.as_text() == Some(key)).unwrap().1
+fn field<'a>(
+    entries: &'a mut [(ciborium::Value, ciborium::Value)],
+    key: &str,
+) -> &'a mut ciborium::Value {
+    &mut entries
+        .iter_mut()
+        .find(|(k, _)| k.as_text() == Some(key))
+        .unwrap()
+        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +484,12 @@ async fn bad_signatures_wrong_senders_and_expired_requests_are_400() {
         .await
         .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
-    let e = agent.query(&canister, "get").expire_at(past).call().await.unwrap_err();
+    let e = agent
+        .query(&canister, "get")
+        .expire_at(past)
+        .call()
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
 
     // The effective canister id must be the callee (or, for the management
@@ -400,8 +502,10 @@ async fn bad_signatures_wrong_senders_and_expired_requests_are_400() {
         .await
         .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
-    let status_arg =
-        candid::encode_one(ic_management_canister_types::CanisterIdRecord { canister_id: canister }).unwrap();
+    let status_arg = candid::encode_one(ic_management_canister_types::CanisterIdRecord {
+        canister_id: canister,
+    })
+    .unwrap();
     let e = agent
         .update(&Principal::management_canister(), "canister_status")
         .with_effective_canister_id(elsewhere)
@@ -419,7 +523,10 @@ async fn bad_signatures_wrong_senders_and_expired_requests_are_400() {
         .unwrap();
 
     // Nothing above ran: the counter is still 0.
-    assert_eq!(counter(&agent.query(&canister, "get").call().await.unwrap()), 0);
+    assert_eq!(
+        counter(&agent.query(&canister, "get").call().await.unwrap()),
+        0
+    );
 }
 
 /// A canister signature (as Internet Identity's delegations use): a sender whose
@@ -464,7 +571,11 @@ async fn canister_signatures_authenticate_a_sender() {
         sender_info: None,
     };
     let signed_content = content(None);
-    let message = [b"\x0Aic-request".as_slice(), signed_content.to_request_id().as_slice()].concat();
+    let message = [
+        b"\x0Aic-request".as_slice(),
+        signed_content.to_request_id().as_slice(),
+    ]
+    .concat();
     let tree: HashTree<Vec<u8>> = label(
         "sig",
         label(
@@ -507,7 +618,11 @@ async fn canister_signatures_authenticate_a_sender() {
         .encode_bytes()
     };
 
-    match owner.update_signed(canister, envelope(signed_content)).await.unwrap() {
+    match owner
+        .update_signed(canister, envelope(signed_content))
+        .await
+        .unwrap()
+    {
         CallResponse::Response(who) => assert_eq!(Principal::from_slice(&who), sender),
         CallResponse::Poll(_) => panic!("the call did not complete"),
     }
@@ -524,7 +639,9 @@ async fn canister_signatures_authenticate_a_sender() {
 /// other canisters and query-only delegations used for calls are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delegation_chains() {
-    use ic_agent::identity::{DelegatedIdentity, Delegation, DelegationPermissions, SignedDelegation};
+    use ic_agent::identity::{
+        DelegatedIdentity, Delegation, DelegationPermissions, SignedDelegation,
+    };
 
     let handle = start().await;
     let owner = agent(&handle, ed25519_identity(20)).await;
@@ -541,7 +658,9 @@ async fn delegation_chains() {
         signature: by.sign_delegation(&delegation).unwrap().signature.unwrap(),
         delegation,
     };
-    let chain = |expiration: u64, targets: Option<Vec<Principal>>, permissions: Option<DelegationPermissions>| {
+    let chain = |expiration: u64,
+                 targets: Option<Vec<Principal>>,
+                 permissions: Option<DelegationPermissions>| {
         vec![
             sign(
                 &root,
@@ -564,7 +683,11 @@ async fn delegation_chains() {
         ]
     };
     let delegated = |chain: Vec<SignedDelegation>| async {
-        let identity = DelegatedIdentity::new_unchecked(root.public_key().unwrap(), Box::new(p256_identity(23)), chain);
+        let identity = DelegatedIdentity::new_unchecked(
+            root.public_key().unwrap(),
+            Box::new(p256_identity(23)),
+            chain,
+        );
         let agent = Agent::builder()
             .with_url(handle.url())
             .with_identity(identity)
@@ -575,11 +698,19 @@ async fn delegation_chains() {
     };
 
     let agent = delegated(chain(far, Some(vec![canister]), None)).await;
-    let who = agent.update(&canister, "whoami").call_and_wait().await.unwrap();
+    let who = agent
+        .update(&canister, "whoami")
+        .call_and_wait()
+        .await
+        .unwrap();
     assert_eq!(Principal::from_slice(&who), root.sender().unwrap());
 
     let expired = delegated(chain(far - 7200 * 1_000_000_000, None, None)).await;
-    let e = expired.update(&canister, "whoami").call_and_wait().await.unwrap_err();
+    let e = expired
+        .update(&canister, "whoami")
+        .call_and_wait()
+        .await
+        .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
 
     let elsewhere = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 1, 1]);
@@ -598,6 +729,10 @@ async fn delegation_chains() {
         .await
         .unwrap_err();
     assert_eq!(http_status(&e), Some(400), "{e}");
-    let who = queries_only.query(&canister, "whoami_q").call().await.unwrap();
+    let who = queries_only
+        .query(&canister, "whoami_q")
+        .call()
+        .await
+        .unwrap();
     assert_eq!(Principal::from_slice(&who), root.sender().unwrap());
 }

@@ -27,11 +27,16 @@ fn spawn(seed: &str) -> Server {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+    let json: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
     let url = json["url"].as_str().unwrap().to_string();
     let root_key = hex::decode(json["root_key"].as_str().unwrap()).unwrap();
     assert_eq!(json.as_object().unwrap().len(), 2, "{line}");
-    Server { child, url, root_key }
+    Server {
+        child,
+        url,
+        root_key,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +48,10 @@ async fn prints_url_and_root_key_then_serves() {
     assert_eq!(agent.read_root_key(), a.root_key);
     // Certificates verify against that key.
     let canister = candid::Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
-    agent.read_state_raw(vec![vec!["time".into()]], canister).await.unwrap();
+    agent
+        .read_state_raw(vec![vec!["time".into()]], canister)
+        .await
+        .unwrap();
 
     let same = spawn("1");
     let other = spawn("2");

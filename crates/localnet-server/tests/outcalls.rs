@@ -17,8 +17,9 @@ fn conformance_wasm() -> Vec<u8> {
     let path = std::env::var_os("CONFORMANCE_WASM")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/wasm32-unknown-unknown/canister-release/conformance_canister.wasm")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+                "../../target/wasm32-unknown-unknown/canister-release/conformance_canister.wasm",
+            )
         });
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
@@ -70,7 +71,13 @@ async fn a_slow_live_outcall_does_not_block_other_requests() {
     let outcall = {
         let agent = agent.clone();
         let arg = candid::encode_args((web, None::<u64>, Transform::KeepHeaders)).unwrap();
-        tokio::spawn(async move { agent.update(&canister, "http_get").with_arg(arg).call_and_wait().await })
+        tokio::spawn(async move {
+            agent
+                .update(&canister, "http_get")
+                .with_arg(arg)
+                .call_and_wait()
+                .await
+        })
     };
     // While the outcall waits for the web server, the net answers calls and queries.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -110,7 +117,8 @@ async fn a_slow_live_outcall_does_not_block_other_requests() {
 
 async fn create_and_install(agent: &ic_agent::Agent, wasm: Vec<u8>) -> Principal {
     use ic_management_canister_types::{
-        CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs,
+        CanisterIdRecord, CanisterInstallMode, InstallCodeArgs,
+        ProvisionalCreateCanisterWithCyclesArgs,
     };
     let create = ProvisionalCreateCanisterWithCyclesArgs {
         amount: Some(candid::Nat::from(100_000_000_000_000u64)),
@@ -165,15 +173,27 @@ async fn a_call_that_outlasts_the_synchronous_timeout_is_polled() {
         Transform::KeepHeaders,
     ))
     .unwrap();
-    let signed = agent.update(&canister, "http_get").with_arg(arg).sign().unwrap();
+    let signed = agent
+        .update(&canister, "http_get")
+        .with_arg(arg)
+        .sign()
+        .unwrap();
     let (status, body) = post(
         &handle,
         &format!("/api/v4/canister/{canister}/call"),
         signed.signed_update.clone(),
     )
     .await;
-    assert_eq!((status, body.len()), (202, 0), "{}", String::from_utf8_lossy(&body));
-    let (status, _) = agent.request_status_raw(&signed.request_id, canister).await.unwrap();
+    assert_eq!(
+        (status, body.len()),
+        (202, 0),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _) = agent
+        .request_status_raw(&signed.request_id, canister)
+        .await
+        .unwrap();
     assert_eq!(status, RequestStatusResponse::Processing);
 
     let waiting = {

@@ -14,11 +14,14 @@ use candid::{CandidType, Decode, Encode, Principal};
 use ic_error_types::ErrorCode;
 use localnet_services::bitcoin::canister::{check_network, SendToError};
 use localnet_services::bitcoin::interface::{
-    GetBalanceRequest, GetBlockHeadersRequest, GetCurrentFeePercentilesRequest, GetUtxosRequest, NetworkInRequest,
-    SendTransactionRequest, Utxo,
+    GetBalanceRequest, GetBlockHeadersRequest, GetCurrentFeePercentilesRequest, GetUtxosRequest,
+    NetworkInRequest, SendTransactionRequest, Utxo,
 };
 use localnet_services::bitcoin::rust_bitcoin::{Amount, BlockHash, Transaction, Txid};
-use localnet_services::bitcoin::{parse_address, AddressError, BitcoinCanister, CallFailure, MempoolEntry, SendError, REGTEST_CANISTER_ID};
+use localnet_services::bitcoin::{
+    parse_address, AddressError, BitcoinCanister, CallFailure, MempoolEntry, SendError,
+    REGTEST_CANISTER_ID,
+};
 use std::fmt::Debug;
 
 /// The Bitcoin canister's id for regtest (and testnet), as `ic-cdk-bitcoin-canister` 0.2 calls it.
@@ -33,7 +36,8 @@ impl LocalNet {
     /// The simulated canister, created on first use from the net's seed.
     fn bitcoin(&mut self) -> &mut BitcoinCanister {
         let seed = self.config.seed;
-        self.bitcoin.get_or_insert_with(|| Box::new(BitcoinCanister::new(seed)))
+        self.bitcoin
+            .get_or_insert_with(|| Box::new(BitcoinCanister::new(seed)))
     }
 
     fn block_time_secs(&self) -> u32 {
@@ -50,23 +54,39 @@ impl LocalNet {
     fn bitcoin_method(&mut self, r: &Request) -> Outcome {
         let fees = self.bitcoin().fees().clone();
         match r.method.as_str() {
-            "bitcoin_get_utxos" => self.paid(r, fees.get_utxos_maximum, fees.get_utxos_base, |btc, req: GetUtxosRequest| {
-                btc.get_utxos(req).map_err(|e| failed("get_utxos", e))
-            }),
-            "bitcoin_get_balance" => self.paid(r, fees.get_balance_maximum, fees.get_balance, |btc, req: GetBalanceRequest| {
-                btc.get_balance(req).map_err(|e| failed("get_balance", e))
-            }),
-            "bitcoin_get_current_fee_percentiles" => self.paid(
+            "bitcoin_get_utxos" => self.paid(
                 r,
-                fees.get_current_fee_percentiles_maximum,
-                fees.get_current_fee_percentiles,
-                |btc, req: GetCurrentFeePercentilesRequest| Ok(btc.get_current_fee_percentiles(req)),
+                fees.get_utxos_maximum,
+                fees.get_utxos_base,
+                |btc, req: GetUtxosRequest| btc.get_utxos(req).map_err(|e| failed("get_utxos", e)),
             ),
-            "bitcoin_get_block_headers" => {
-                self.paid(r, fees.get_block_headers_maximum, fees.get_block_headers_base, |btc, req: GetBlockHeadersRequest| {
-                    btc.get_block_headers(req).map_err(|e| failed("get_block_headers", e))
-                })
+            "bitcoin_get_balance" => self.paid(
+                r,
+                fees.get_balance_maximum,
+                fees.get_balance,
+                |btc, req: GetBalanceRequest| {
+                    btc.get_balance(req).map_err(|e| failed("get_balance", e))
+                },
+            ),
+            "bitcoin_get_current_fee_percentiles" => {
+                self.paid(
+                    r,
+                    fees.get_current_fee_percentiles_maximum,
+                    fees.get_current_fee_percentiles,
+                    |btc, req: GetCurrentFeePercentilesRequest| {
+                        Ok(btc.get_current_fee_percentiles(req))
+                    },
+                )
             }
+            "bitcoin_get_block_headers" => self.paid(
+                r,
+                fees.get_block_headers_maximum,
+                fees.get_block_headers_base,
+                |btc, req: GetBlockHeadersRequest| {
+                    btc.get_block_headers(req)
+                        .map_err(|e| failed("get_block_headers", e))
+                },
+            ),
             "bitcoin_send_transaction" => self.send_transaction(r),
             "get_blockchain_info" => (Ok(encode(&self.bitcoin().blockchain_info())), 0),
             other => (Err(method_not_found(other)), 0),
@@ -87,24 +107,44 @@ impl LocalNet {
     {
         let request: A = match Decode!(&r.payload, A) {
             Ok(request) => request,
-            Err(e) => return (Err(trap(format!("failed to decode call arguments: {e}"))), 0),
+            Err(e) => {
+                return (
+                    Err(trap(format!("failed to decode call arguments: {e}"))),
+                    0,
+                )
+            }
         };
-        if let Err(failure) = check_network(request.network()).and_then(|()| check_cycles(r.cycles, required)) {
+        if let Err(failure) =
+            check_network(request.network()).and_then(|()| check_cycles(r.cycles, required))
+        {
             return (Err(reject(failure)), 0);
         }
         let result = endpoint(self.bitcoin(), request);
-        (result.map(|value| encode(&value)).map_err(|msg| reject(CallFailure::Reject(msg))), fee)
+        (
+            result
+                .map(|value| encode(&value))
+                .map_err(|msg| reject(CallFailure::Reject(msg))),
+            fee,
+        )
     }
 
     /// `bitcoin_send_transaction`: base fee plus a fee per byte of transaction.
     fn send_transaction(&mut self, r: &Request) -> Outcome {
         let request = match Decode!(&r.payload, SendTransactionRequest) {
             Ok(request) => request,
-            Err(e) => return (Err(trap(format!("failed to decode call arguments: {e}"))), 0),
+            Err(e) => {
+                return (
+                    Err(trap(format!("failed to decode call arguments: {e}"))),
+                    0,
+                )
+            }
         };
         let fees = self.bitcoin().fees();
-        let fee = fees.send_transaction_base + fees.send_transaction_per_byte * request.transaction.len() as u128;
-        if let Err(failure) = check_network(request.network).and_then(|()| check_cycles(r.cycles, fee)) {
+        let fee = fees.send_transaction_base
+            + fees.send_transaction_per_byte * request.transaction.len() as u128;
+        if let Err(failure) =
+            check_network(request.network).and_then(|()| check_cycles(r.cycles, fee))
+        {
             return (Err(reject(failure)), 0);
         }
         let result = match self.bitcoin().send_transaction(request) {
@@ -122,7 +162,11 @@ impl LocalNet {
     /// Mines `n` blocks paying the subsidy (and the mempool's fees) to
     /// `address`, like bitcoind's `generatetoaddress`; the first block
     /// confirms every mempool transaction.
-    pub fn bitcoin_mine_blocks(&mut self, n: u32, address: &str) -> Result<Vec<BlockHash>, AddressError> {
+    pub fn bitcoin_mine_blocks(
+        &mut self,
+        n: u32,
+        address: &str,
+    ) -> Result<Vec<BlockHash>, AddressError> {
         let script = parse_address(address)?;
         let time = self.block_time_secs();
         Ok(self.bitcoin().mine_blocks(n, &script, time))
@@ -131,14 +175,22 @@ impl LocalNet {
     /// Pays `amount_sats` to `address` from a funded test wallet with a real
     /// signed transaction, which waits in the mempool for a block. The wallet
     /// mines empty blocks to itself when it is short of funds.
-    pub fn bitcoin_send_to(&mut self, address: &str, amount_sats: u64) -> Result<Txid, SendToError> {
+    pub fn bitcoin_send_to(
+        &mut self,
+        address: &str,
+        amount_sats: u64,
+    ) -> Result<Txid, SendToError> {
         let time = self.block_time_secs();
-        self.bitcoin().send_to(address, Amount::from_sat(amount_sats), time)
+        self.bitcoin()
+            .send_to(address, Amount::from_sat(amount_sats), time)
     }
 
     /// Fixes what `bitcoin_get_current_fee_percentiles` returns (101 values in
     /// millisatoshi/vbyte); `None` computes them from the chain again.
-    pub fn bitcoin_set_fee_percentiles(&mut self, percentiles: Option<Vec<u64>>) -> Result<(), String> {
+    pub fn bitcoin_set_fee_percentiles(
+        &mut self,
+        percentiles: Option<Vec<u64>>,
+    ) -> Result<(), String> {
         self.bitcoin().set_fee_percentiles(percentiles)
     }
 
@@ -182,12 +234,19 @@ macro_rules! has_network {
         }
     )*};
 }
-has_network!(GetUtxosRequest, GetBalanceRequest, GetCurrentFeePercentilesRequest, GetBlockHeadersRequest);
+has_network!(
+    GetUtxosRequest,
+    GetBalanceRequest,
+    GetCurrentFeePercentilesRequest,
+    GetBlockHeadersRequest
+);
 
 /// The canister's `verify_has_enough_cycles`.
 fn check_cycles(attached: u128, required: u128) -> Result<(), CallFailure> {
     if attached < required {
-        return Err(CallFailure::Trap(format!("Received {attached} cycles. {required} cycles are required.")));
+        return Err(CallFailure::Trap(format!(
+            "Received {attached} cycles. {required} cycles are required."
+        )));
     }
     Ok(())
 }
@@ -210,7 +269,9 @@ fn reject(failure: CallFailure) -> RejectResponse {
     match failure {
         CallFailure::Trap(message) => RejectResponse::new(
             ErrorCode::CanisterCalledTrap,
-            format!("Error from Canister {id}: Canister called `ic0.trap` with message: '{message}'"),
+            format!(
+                "Error from Canister {id}: Canister called `ic0.trap` with message: '{message}'"
+            ),
         ),
         CallFailure::Reject(message) => RejectResponse::canister_reject(message),
     }
@@ -219,6 +280,9 @@ fn reject(failure: CallFailure) -> RejectResponse {
 fn method_not_found(method: &str) -> RejectResponse {
     RejectResponse::new(
         ErrorCode::CanisterMethodNotFound,
-        format!("Error from Canister {}: Canister has no update method '{method}'.", bitcoin_canister_id()),
+        format!(
+            "Error from Canister {}: Canister has no update method '{method}'.",
+            bitcoin_canister_id()
+        ),
     )
 }

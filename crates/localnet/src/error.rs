@@ -16,13 +16,25 @@ pub struct RejectResponse {
 impl RejectResponse {
     /// A reject whose code is the one the replica pairs with `error_code`.
     pub fn new(error_code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { reject_code: RejectCode::from(error_code), reject_message: message.into(), error_code }
+        Self {
+            reject_code: RejectCode::from(error_code),
+            reject_message: message.into(),
+            error_code,
+        }
     }
 
     /// A reject whose code is not implied by its error code: the outcome of an
     /// HTTPS outcall or a threshold-key request, as a calling canister sees it.
-    pub fn custom(reject_code: RejectCode, error_code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { reject_code, reject_message: message.into(), error_code }
+    pub fn custom(
+        reject_code: RejectCode,
+        error_code: ErrorCode,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            reject_code,
+            reject_message: message.into(),
+            error_code,
+        }
     }
 
     /// A reject that a canister produced itself with `ic0.msg_reject`.
@@ -31,13 +43,15 @@ impl RejectResponse {
     }
 
     pub fn canister_not_found(canister: &candid::Principal) -> Self {
-        Self::new(ErrorCode::CanisterNotFound,
+        Self::new(
+            ErrorCode::CanisterNotFound,
             format!("Canister {canister} not found"),
         )
     }
 
     pub fn not_controller(canister: &candid::Principal, caller: &candid::Principal) -> Self {
-        Self::new(ErrorCode::CanisterInvalidController,
+        Self::new(
+            ErrorCode::CanisterInvalidController,
             format!(
                 "Only the controllers of the canister {canister} can control it.\n\
                  Canister's controllers: see canister_status\nSender's ID: {caller}"
@@ -46,7 +60,8 @@ impl RejectResponse {
     }
 
     pub fn invalid_payload(method: &str, err: impl fmt::Display) -> Self {
-        Self::new(ErrorCode::InvalidManagementPayload,
+        Self::new(
+            ErrorCode::InvalidManagementPayload,
             format!("Error decoding candid for management method {method}: {err}"),
         )
     }

@@ -58,11 +58,18 @@ pub struct WasmInstance {
 
 impl WasmInstance {
     /// Instantiates the module; `ctx` is what a start function would see.
-    pub fn new(engine: &Engine, prepared: Arc<PreparedModule>, ctx: MessageCtx) -> Result<(Self, MessageCtx), ExecError> {
+    pub fn new(
+        engine: &Engine,
+        prepared: Arc<PreparedModule>,
+        ctx: MessageCtx,
+    ) -> Result<(Self, MessageCtx), ExecError> {
         let limit = ctx.instruction_limit;
         let mut store = Store::new(engine, StoreData { ctx, memory: None });
         store.set_fuel(limit).map_err(engine_error)?;
-        let instance = prepared.instance_pre.instantiate(&mut store).map_err(|e| map_error(e, limit))?;
+        let instance = prepared
+            .instance_pre
+            .instantiate(&mut store)
+            .map_err(|e| map_error(e, limit))?;
         let (memory, globals, table) = handles(&mut store, &instance, &prepared);
         store.data_mut().memory = memory;
         let idle = idle_ctx(&store.data().ctx);
@@ -87,7 +94,11 @@ impl WasmInstance {
         ctx.stable.begin();
         let idle = idle_ctx(&ctx);
         self.store.data_mut().ctx = ctx;
-        let result = self.store.set_fuel(limit).map_err(engine_error).and_then(|()| self.call(entry, limit));
+        let result = self
+            .store
+            .set_fuel(limit)
+            .map_err(engine_error)
+            .and_then(|()| self.call(entry, limit));
         let instructions = limit - self.store.get_fuel().unwrap_or(0);
         let mut ctx = std::mem::replace(&mut self.store.data_mut().ctx, idle);
         let keep_heap = result.is_ok() && commit == Commit::All;
@@ -100,7 +111,11 @@ impl WasmInstance {
         if !keep_heap {
             self.restore_snapshot();
         }
-        Execution { ctx, result, instructions }
+        Execution {
+            ctx,
+            result,
+            instructions,
+        }
     }
 
     fn call(&mut self, entry: &EntryPoint, limit: u64) -> Result<(), ExecError> {
@@ -130,7 +145,9 @@ impl WasmInstance {
     fn table_func(&mut self, index: u32) -> Result<wasmtime::Func, ExecError> {
         let missing = || ExecError {
             code: ErrorCode::CanisterContractViolation,
-            message: format!("callback function index {index} is not a function in the canister's table"),
+            message: format!(
+                "callback function index {index} is not a function in the canister's table"
+            ),
         };
         let table = self.table.ok_or_else(missing)?;
         match table.get(&mut self.store, index as u64) {
@@ -152,17 +169,22 @@ impl WasmInstance {
     }
 
     fn restore_snapshot(&mut self) {
-        let grew = self.memory.is_some_and(|m| m.data_size(&self.store) > self.heap_snapshot.len());
+        let grew = self
+            .memory
+            .is_some_and(|m| m.data_size(&self.store) > self.heap_snapshot.len());
         if grew {
             // Wasm memories cannot shrink: start from a fresh instance of the
             // same module and put the saved state into it.
             self.reinstantiate();
         }
         if let Some(memory) = self.memory {
-            memory.data_mut(&mut self.store)[..self.heap_snapshot.len()].copy_from_slice(&self.heap_snapshot);
+            memory.data_mut(&mut self.store)[..self.heap_snapshot.len()]
+                .copy_from_slice(&self.heap_snapshot);
         }
         for (global, value) in self.globals.iter().zip(&self.global_snapshot) {
-            global.set(&mut self.store, value.clone()).expect("restoring a global to a value of its own type");
+            global
+                .set(&mut self.store, value.clone())
+                .expect("restoring a global to a value of its own type");
         }
     }
 
@@ -178,7 +200,9 @@ impl WasmInstance {
             let pages_needed = (self.heap_snapshot.len() as u64).div_ceil(65536);
             let current = memory.size(&self.store);
             if pages_needed > current {
-                memory.grow(&mut self.store, pages_needed - current).expect("growing to a size the module had before");
+                memory
+                    .grow(&mut self.store, pages_needed - current)
+                    .expect("growing to a size the module had before");
             }
         }
         self.store.data_mut().memory = memory;
@@ -203,18 +227,34 @@ fn handles(
     let globals = prepared
         .globals
         .iter()
-        .map(|name| instance.get_global(&mut *store, name).expect("instrumentation exported every mutable global"))
+        .map(|name| {
+            instance
+                .get_global(&mut *store, name)
+                .expect("instrumentation exported every mutable global")
+        })
         .collect();
-    let table = if prepared.has_table { instance.get_table(&mut *store, TABLE_EXPORT) } else { None };
+    let table = if prepared.has_table {
+        instance.get_table(&mut *store, TABLE_EXPORT)
+    } else {
+        None
+    };
     (memory, globals, table)
 }
 
 fn idle_ctx(ctx: &MessageCtx) -> MessageCtx {
-    MessageCtx::new(ctx.api, ctx.canister_id, ctx.costs.clone(), ctx.root_key_der.clone())
+    MessageCtx::new(
+        ctx.api,
+        ctx.canister_id,
+        ctx.costs.clone(),
+        ctx.root_key_der.clone(),
+    )
 }
 
 fn engine_error(e: wasmtime::Error) -> ExecError {
-    ExecError { code: ErrorCode::CanisterWasmEngineError, message: format!("Wasm engine error: {e:#}") }
+    ExecError {
+        code: ErrorCode::CanisterWasmEngineError,
+        message: format!("Wasm engine error: {e:#}"),
+    }
 }
 
 /// Maps a wasmtime failure to the replica's error code and message.
@@ -223,11 +263,17 @@ fn map_error(e: wasmtime::Error, limit: u64) -> ExecError {
         if host.code == ErrorCode::CanisterInstructionLimitExceeded {
             return instruction_limit(limit);
         }
-        return ExecError { code: host.code, message: host.message.clone() };
+        return ExecError {
+            code: host.code,
+            message: host.message.clone(),
+        };
     }
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => instruction_limit(limit),
-        Some(trap) => ExecError { code: ErrorCode::CanisterTrapped, message: format!("Canister trapped: {}", trap_name(trap)) },
+        Some(trap) => ExecError {
+            code: ErrorCode::CanisterTrapped,
+            message: format!("Canister trapped: {}", trap_name(trap)),
+        },
         None => engine_error(e),
     }
 }
@@ -235,7 +281,9 @@ fn map_error(e: wasmtime::Error, limit: u64) -> ExecError {
 fn instruction_limit(limit: u64) -> ExecError {
     ExecError {
         code: ErrorCode::CanisterInstructionLimitExceeded,
-        message: format!("Canister exceeded the limit of {limit} instructions for single message execution."),
+        message: format!(
+            "Canister exceeded the limit of {limit} instructions for single message execution."
+        ),
     }
 }
 

@@ -34,8 +34,9 @@ pub use bitcoin::bitcoin_canister_id;
 pub use error::{CallError, ErrorCode, RejectCode, RejectResponse};
 pub use localnet_services;
 pub use net::{
-    Config, ExecutedMessage, IngressStatus, LocalNet, MessageId, OutcallMode, PendingOutcall, DEFAULT_CANISTER_CYCLES,
-    INSTALL_INSTRUCTION_LIMIT, MAX_INGRESS_BYTES, QUERY_INSTRUCTION_LIMIT, UPDATE_INSTRUCTION_LIMIT,
+    Config, ExecutedMessage, IngressStatus, LocalNet, MessageId, OutcallMode, PendingOutcall,
+    DEFAULT_CANISTER_CYCLES, INSTALL_INSTRUCTION_LIMIT, MAX_INGRESS_BYTES, QUERY_INSTRUCTION_LIMIT,
+    UPDATE_INSTRUCTION_LIMIT,
 };
 pub use runtime::LocalNetRuntime;
 pub use system_api::SYSTEM_API_NAMES;
@@ -85,8 +86,15 @@ impl LocalNet {
         self.create_canister_with_cycles(controller, DEFAULT_CANISTER_CYCLES)
     }
 
-    pub fn create_canister_with_cycles(&mut self, controller: Principal, cycles: u128) -> Principal {
-        let settings = CanisterSettings { controllers: Some(vec![controller]), ..Default::default() };
+    pub fn create_canister_with_cycles(
+        &mut self,
+        controller: Principal,
+        cycles: u128,
+    ) -> Principal {
+        let settings = CanisterSettings {
+            controllers: Some(vec![controller]),
+            ..Default::default()
+        };
         self.create_canister_with_settings(controller, cycles, settings, None)
             .expect("provisional canister creation with valid settings succeeds")
     }
@@ -145,27 +153,67 @@ impl LocalNet {
     }
 
     /// Upgrades as the canister's first controller.
-    pub fn upgrade_canister(&mut self, canister: Principal, wasm: Vec<u8>, arg: Vec<u8>) -> Result<(), RejectResponse> {
+    pub fn upgrade_canister(
+        &mut self,
+        canister: Principal,
+        wasm: Vec<u8>,
+        arg: Vec<u8>,
+    ) -> Result<(), RejectResponse> {
         let controller = self.first_controller(canister);
         self.install_code(controller, canister, InstallMode::Upgrade, wasm, arg)
     }
 
     /// Reinstalls as the canister's first controller.
-    pub fn reinstall_canister(&mut self, canister: Principal, wasm: Vec<u8>, arg: Vec<u8>) -> Result<(), RejectResponse> {
+    pub fn reinstall_canister(
+        &mut self,
+        canister: Principal,
+        wasm: Vec<u8>,
+        arg: Vec<u8>,
+    ) -> Result<(), RejectResponse> {
         let controller = self.first_controller(canister);
         self.install_code(controller, canister, InstallMode::Reinstall, wasm, arg)
     }
 
-    pub fn stop_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), RejectResponse> {
-        self.unit_management_call(sender, "stop_canister", CanisterIdRecord { canister_id: canister })
+    pub fn stop_canister(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<(), RejectResponse> {
+        self.unit_management_call(
+            sender,
+            "stop_canister",
+            CanisterIdRecord {
+                canister_id: canister,
+            },
+        )
     }
 
-    pub fn start_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), RejectResponse> {
-        self.unit_management_call(sender, "start_canister", CanisterIdRecord { canister_id: canister })
+    pub fn start_canister(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<(), RejectResponse> {
+        self.unit_management_call(
+            sender,
+            "start_canister",
+            CanisterIdRecord {
+                canister_id: canister,
+            },
+        )
     }
 
-    pub fn delete_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), RejectResponse> {
-        self.unit_management_call(sender, "delete_canister", CanisterIdRecord { canister_id: canister })
+    pub fn delete_canister(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<(), RejectResponse> {
+        self.unit_management_call(
+            sender,
+            "delete_canister",
+            CanisterIdRecord {
+                canister_id: canister,
+            },
+        )
     }
 
     pub fn update_settings(
@@ -174,19 +222,37 @@ impl LocalNet {
         canister: Principal,
         settings: CanisterSettings,
     ) -> Result<(), RejectResponse> {
-        let args = UpdateSettingsArgs { canister_id: canister, settings, sender_canister_version: None };
+        let args = UpdateSettingsArgs {
+            canister_id: canister,
+            settings,
+            sender_canister_version: None,
+        };
         self.unit_management_call(sender, "update_settings", args)
     }
 
-    pub fn canister_status(&mut self, sender: Principal, canister: Principal) -> Result<CanisterStatusResult, RejectResponse> {
-        let arg = candid::encode_one(CanisterIdRecord { canister_id: canister }).expect("encoding a record");
+    pub fn canister_status(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<CanisterStatusResult, RejectResponse> {
+        let arg = candid::encode_one(CanisterIdRecord {
+            canister_id: canister,
+        })
+        .expect("encoding a record");
         let bytes = self.update_call(management(), sender, "canister_status", arg)?;
-        Ok(candid::decode_one(&bytes).expect("the management canister replies with a CanisterStatusResult"))
+        Ok(candid::decode_one(&bytes)
+            .expect("the management canister replies with a CanisterStatusResult"))
     }
 
-    fn unit_management_call<T: candid::CandidType>(&mut self, sender: Principal, method: &str, arg: T) -> Result<(), RejectResponse> {
+    fn unit_management_call<T: candid::CandidType>(
+        &mut self,
+        sender: Principal,
+        method: &str,
+        arg: T,
+    ) -> Result<(), RejectResponse> {
         let bytes = candid::encode_one(arg).expect("encoding a management argument");
-        self.update_call(management(), sender, method, bytes).map(|_| ())
+        self.update_call(management(), sender, method, bytes)
+            .map(|_| ())
     }
 
     /// A typed update call: candid-encodes `args`, decodes the reply.

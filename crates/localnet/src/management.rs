@@ -5,18 +5,20 @@
 use crate::error::RejectResponse;
 use crate::execution::{Commit, EntryPoint, WasmInstance};
 use crate::net::{
-    trap_reject, Canister, ContextOrigin, HeldOutcall, LocalNet, OutcallMode, Request, RunStatus, INSTALL_INSTRUCTION_LIMIT,
-    QUERY_INSTRUCTION_LIMIT,
+    trap_reject, Canister, ContextOrigin, HeldOutcall, LocalNet, OutcallMode, Request, RunStatus,
+    INSTALL_INSTRUCTION_LIMIT, QUERY_INSTRUCTION_LIMIT,
 };
 use crate::stable::StableMemory;
 use crate::system_api::{ApiType, Response};
 use candid::{CandidType, Decode, Encode, Nat, Principal};
 use ic_error_types::{ErrorCode, RejectCode};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInstallMode, CanisterSettings, CanisterStatusResult, CanisterStatusType, CreateCanisterArgs,
-    DefiniteCanisterSettings, EcdsaPublicKeyArgs, EnvironmentVariable, HttpRequestArgs, HttpRequestResult, InstallCodeArgs,
-    MemoryMetrics, ProvisionalCreateCanisterWithCyclesArgs, ProvisionalTopUpCanisterArgs, QueryStats, SchnorrPublicKeyArgs,
-    SignWithEcdsaArgs, SignWithSchnorrArgs, TransformArgs, UninstallCodeArgs, UpdateSettingsArgs, WasmMemoryPersistence,
+    CanisterIdRecord, CanisterInstallMode, CanisterSettings, CanisterStatusResult,
+    CanisterStatusType, CreateCanisterArgs, DefiniteCanisterSettings, EcdsaPublicKeyArgs,
+    EnvironmentVariable, HttpRequestArgs, HttpRequestResult, InstallCodeArgs, MemoryMetrics,
+    ProvisionalCreateCanisterWithCyclesArgs, ProvisionalTopUpCanisterArgs, QueryStats,
+    SchnorrPublicKeyArgs, SignWithEcdsaArgs, SignWithSchnorrArgs, TransformArgs, UninstallCodeArgs,
+    UpdateSettingsArgs, WasmMemoryPersistence,
 };
 use rand::RngCore;
 use std::collections::VecDeque;
@@ -62,7 +64,10 @@ fn reply<T: CandidType>(value: &T) -> Result<Vec<u8>, RejectResponse> {
     Ok(Encode!(value).expect("encoding a management reply"))
 }
 
-fn decode<T: CandidType + for<'de> serde::Deserialize<'de>>(method: &str, bytes: &[u8]) -> Result<T, RejectResponse> {
+fn decode<T: CandidType + for<'de> serde::Deserialize<'de>>(
+    method: &str,
+    bytes: &[u8],
+) -> Result<T, RejectResponse> {
     Decode!(bytes, T).map_err(|e| RejectResponse::invalid_payload(method, e))
 }
 
@@ -81,7 +86,8 @@ const CANISTER_ONLY: &[&str] = &[
 /// Refuses ingress messages to management methods users cannot call.
 pub(crate) fn check_ingress_method(method: &str) -> Result<(), RejectResponse> {
     if CANISTER_ONLY.contains(&method) {
-        return Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage,
+        return Err(RejectResponse::new(
+            ErrorCode::CanisterRejectedMessage,
             format!("Only canisters can call ic00 method {method}"),
         ));
     }
@@ -121,7 +127,8 @@ impl LocalNet {
             "schnorr_public_key" => now(self.schnorr_public_key(r)),
             "sign_with_schnorr" => self.sign_with_schnorr(r),
             "http_request" => self.http_request(r),
-            other => now(Err(RejectResponse::new(ErrorCode::UnknownManagementMessage,
+            other => now(Err(RejectResponse::new(
+                ErrorCode::UnknownManagementMessage,
                 format!("Management canister has no method '{other}'"),
             ))),
         }
@@ -142,7 +149,13 @@ impl LocalNet {
         }
     }
 
-    pub(crate) fn insert_canister(&mut self, id: Principal, controllers: Vec<Principal>, cycles: u128, settings: Option<CanisterSettings>) {
+    pub(crate) fn insert_canister(
+        &mut self,
+        id: Principal,
+        controllers: Vec<Principal>,
+        cycles: u128,
+        settings: Option<CanisterSettings>,
+    ) {
         let mut canister = Canister {
             id,
             controllers,
@@ -171,7 +184,13 @@ impl LocalNet {
         let fee = self.costs.create_canister();
         if r.cycles < fee {
             let msg = format!("Creating a canister requires a fee of {fee} that is deducted from the canister's initial balance but only {} cycles were received with the create_canister request.", r.cycles);
-            return Answer::Now(Err(RejectResponse::new(ErrorCode::InsufficientCyclesForCreateCanister, msg)), 0);
+            return Answer::Now(
+                Err(RejectResponse::new(
+                    ErrorCode::InsufficientCyclesForCreateCanister,
+                    msg,
+                )),
+                0,
+            );
         }
         if let Err(e) = validate_settings(args.settings.as_ref()) {
             return Answer::Now(Err(e), 0);
@@ -183,7 +202,8 @@ impl LocalNet {
     }
 
     fn provisional_create(&mut self, r: &Request) -> Result<Vec<u8>, RejectResponse> {
-        let args: ProvisionalCreateCanisterWithCyclesArgs = decode("provisional_create_canister_with_cycles", &r.payload)?;
+        let args: ProvisionalCreateCanisterWithCyclesArgs =
+            decode("provisional_create_canister_with_cycles", &r.payload)?;
         validate_settings(args.settings.as_ref())?;
         let cycles = match args.amount {
             Some(n) => nat_to_u128(&n, "amount")?,
@@ -191,7 +211,8 @@ impl LocalNet {
         };
         let id = match args.specified_id {
             Some(id) if self.canisters.contains_key(&id) => {
-                return Err(RejectResponse::new(ErrorCode::CanisterIdAlreadyExists,
+                return Err(RejectResponse::new(
+                    ErrorCode::CanisterIdAlreadyExists,
                     format!("Canister {id} is already installed."),
                 ))
             }
@@ -206,7 +227,10 @@ impl LocalNet {
     fn top_up(&mut self, r: &Request) -> Result<Vec<u8>, RejectResponse> {
         let args: ProvisionalTopUpCanisterArgs = decode("provisional_top_up_canister", &r.payload)?;
         let amount = nat_to_u128(&args.amount, "amount")?;
-        let c = self.canisters.get_mut(&args.canister_id).ok_or_else(|| RejectResponse::canister_not_found(&args.canister_id))?;
+        let c = self
+            .canisters
+            .get_mut(&args.canister_id)
+            .ok_or_else(|| RejectResponse::canister_not_found(&args.canister_id))?;
         c.cycles += amount;
         reply(&())
     }
@@ -229,8 +253,15 @@ impl LocalNet {
     // ----- controllers' methods -------------------------------------------------
 
     /// The canister, if `caller` controls it.
-    fn controlled(&mut self, canister: Principal, caller: Principal) -> Result<&mut Canister, RejectResponse> {
-        let c = self.canisters.get_mut(&canister).ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
+    fn controlled(
+        &mut self,
+        canister: Principal,
+        caller: Principal,
+    ) -> Result<&mut Canister, RejectResponse> {
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
         if !c.controllers.contains(&caller) {
             return Err(RejectResponse::not_controller(&canister, &caller));
         }
@@ -257,8 +288,12 @@ impl LocalNet {
         c.status = RunStatus::Running;
         let cancelled = std::mem::take(&mut c.stop_waiters);
         for origin in cancelled {
-            let reject = RejectResponse::new(ErrorCode::CanisterStoppingCancelled,
-                format!("Canister {}'s stop request was cancelled.", args.canister_id),
+            let reject = RejectResponse::new(
+                ErrorCode::CanisterStoppingCancelled,
+                format!(
+                    "Canister {}'s stop request was cancelled.",
+                    args.canister_id
+                ),
             );
             self.answer_origin(&origin, Err(reject), 0);
         }
@@ -287,8 +322,12 @@ impl LocalNet {
         let args: CanisterIdRecord = decode("delete_canister", &r.payload)?;
         let c = self.controlled(args.canister_id, r.sender)?;
         if c.status != RunStatus::Stopped {
-            return Err(RejectResponse::new(ErrorCode::CanisterNotStopped,
-                format!("Canister {} must be stopped before it is deleted.", args.canister_id),
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterNotStopped,
+                format!(
+                    "Canister {} must be stopped before it is deleted.",
+                    args.canister_id
+                ),
             ));
         }
         self.canisters.remove(&args.canister_id);
@@ -316,9 +355,15 @@ impl LocalNet {
     /// reject and their callbacks will not run (the spec's "deleted" contexts).
     fn reject_open_contexts(&mut self, canister: Principal) {
         self.bump_epoch(canister);
-        let open: Vec<u64> = self.contexts.iter().filter(|(_, c)| c.canister == canister).map(|(id, _)| *id).collect();
+        let open: Vec<u64> = self
+            .contexts
+            .iter()
+            .filter(|(_, c)| c.canister == canister)
+            .map(|(id, _)| *id)
+            .collect();
         for id in open {
-            let reject = RejectResponse::new(ErrorCode::CanisterRejectedMessage,
+            let reject = RejectResponse::new(
+                ErrorCode::CanisterRejectedMessage,
                 "Canister has been uninstalled.",
             );
             self.respond(id, Err(reject));
@@ -332,7 +377,8 @@ impl LocalNet {
         self.controlled(args.canister_id, r.sender)?;
         let id = args.canister_id;
         let prepared = self.prepare_module(&args.wasm_module).map_err(|e| {
-            RejectResponse::new(ErrorCode::CanisterInvalidWasm,
+            RejectResponse::new(
+                ErrorCode::CanisterInvalidWasm,
                 format!("Error from Canister {id}: Canister's Wasm module is not valid: {e}"),
             )
         })?;
@@ -371,12 +417,26 @@ impl LocalNet {
         arg: Vec<u8>,
     ) -> Result<(), RejectResponse> {
         let new_wasm = self.instantiate(id, prepared.clone())?;
-        let c = self.canisters.get_mut(&id).expect("checked by install_code");
+        let c = self
+            .canisters
+            .get_mut(&id)
+            .expect("checked by install_code");
         let old_wasm = c.wasm.replace(new_wasm);
         let old_stable = std::mem::take(&mut c.stable);
-        let (old_certified, old_timer) = (std::mem::take(&mut c.certified_data), std::mem::replace(&mut c.global_timer, 0));
+        let (old_certified, old_timer) = (
+            std::mem::take(&mut c.certified_data),
+            std::mem::replace(&mut c.global_timer, 0),
+        );
         let result = if prepared.exports.init {
-            self.run_install_hook(id, ApiType::Init, "canister_init", caller, arg, INSTALL_INSTRUCTION_LIMIT).map(|_| ())
+            self.run_install_hook(
+                id,
+                ApiType::Init,
+                "canister_init",
+                caller,
+                arg,
+                INSTALL_INSTRUCTION_LIMIT,
+            )
+            .map(|_| ())
         } else {
             Ok(())
         };
@@ -411,11 +471,23 @@ impl LocalNet {
     ) -> Result<(), RejectResponse> {
         let c = &self.canisters[&id];
         let stable_backup = c.stable.clone();
-        let (old_timer, runs_pre_upgrade) =
-            (c.global_timer, !skip_pre_upgrade && c.wasm.as_ref().is_some_and(|w| w.prepared.exports.pre_upgrade));
+        let (old_timer, runs_pre_upgrade) = (
+            c.global_timer,
+            !skip_pre_upgrade
+                && c.wasm
+                    .as_ref()
+                    .is_some_and(|w| w.prepared.exports.pre_upgrade),
+        );
         let mut used = 0;
         if runs_pre_upgrade {
-            used = self.run_install_hook(id, ApiType::PreUpgrade, "canister_pre_upgrade", caller, Vec::new(), INSTALL_INSTRUCTION_LIMIT)?;
+            used = self.run_install_hook(
+                id,
+                ApiType::PreUpgrade,
+                "canister_pre_upgrade",
+                caller,
+                Vec::new(),
+                INSTALL_INSTRUCTION_LIMIT,
+            )?;
         }
         let new_wasm = match self.instantiate(id, prepared.clone()) {
             Ok(w) => w,
@@ -429,7 +501,15 @@ impl LocalNet {
         c.global_timer = 0;
         let result = if prepared.exports.post_upgrade {
             let limit = INSTALL_INSTRUCTION_LIMIT - used;
-            self.run_install_hook(id, ApiType::PostUpgrade, "canister_post_upgrade", caller, arg, limit).map(|_| ())
+            self.run_install_hook(
+                id,
+                ApiType::PostUpgrade,
+                "canister_post_upgrade",
+                caller,
+                arg,
+                limit,
+            )
+            .map(|_| ())
         } else {
             Ok(())
         };
@@ -448,11 +528,16 @@ impl LocalNet {
         }
     }
 
-    fn instantiate(&mut self, id: Principal, prepared: Arc<crate::wasm::PreparedModule>) -> Result<WasmInstance, RejectResponse> {
+    fn instantiate(
+        &mut self,
+        id: Principal,
+        prepared: Arc<crate::wasm::PreparedModule>,
+    ) -> Result<WasmInstance, RejectResponse> {
         let mut ctx = self.base_ctx(id, ApiType::Init, INSTALL_INSTRUCTION_LIMIT);
         let stable = std::mem::take(&mut ctx.stable);
         self.restore_stable(id, stable);
-        let (wasm, _) = WasmInstance::new(&self.engine, prepared, ctx).map_err(|e| trap_reject(&id, e))?;
+        let (wasm, _) =
+            WasmInstance::new(&self.engine, prepared, ctx).map_err(|e| trap_reject(&id, e))?;
         Ok(wasm)
     }
 
@@ -469,9 +554,19 @@ impl LocalNet {
         let mut ctx = self.base_ctx(id, api, limit);
         ctx.caller = caller;
         ctx.arg = arg;
-        let commit = if api == ApiType::PreUpgrade { Commit::StableOnly } else { Commit::All };
+        let commit = if api == ApiType::PreUpgrade {
+            Commit::StableOnly
+        } else {
+            Commit::All
+        };
         let kind = export.trim_start_matches("canister_").to_string();
-        let mut exec = self.execute(id, &EntryPoint::Export(export.to_string()), ctx, commit, kind);
+        let mut exec = self.execute(
+            id,
+            &EntryPoint::Export(export.to_string()),
+            ctx,
+            commit,
+            kind,
+        );
         self.commit_state(id, &mut exec);
         match exec.result {
             Ok(()) => Ok(exec.instructions),
@@ -489,13 +584,19 @@ impl LocalNet {
 
     fn ecdsa_public_key(&mut self, r: &Request) -> Result<Vec<u8>, RejectResponse> {
         let args: EcdsaPublicKeyArgs = decode("ecdsa_public_key", &r.payload)?;
-        let result = self.keys.ecdsa_public_key(r.sender, &args).map_err(threshold_reject)?;
+        let result = self
+            .keys
+            .ecdsa_public_key(r.sender, &args)
+            .map_err(threshold_reject)?;
         reply(&result)
     }
 
     fn schnorr_public_key(&mut self, r: &Request) -> Result<Vec<u8>, RejectResponse> {
         let args: SchnorrPublicKeyArgs = decode("schnorr_public_key", &r.payload)?;
-        let result = self.keys.schnorr_public_key(r.sender, &args).map_err(threshold_reject)?;
+        let result = self
+            .keys
+            .schnorr_public_key(r.sender, &args)
+            .map_err(threshold_reject)?;
         reply(&result)
     }
 
@@ -506,7 +607,9 @@ impl LocalNet {
         };
         let curve = args.key_id.curve as u32;
         let cost = self.costs.sign_with_ecdsa(&args.key_id.name, curve);
-        self.paid_signature(r, "sign_with_ecdsa", cost, |net| net.keys.sign_with_ecdsa(r.sender, &args))
+        self.paid_signature(r, "sign_with_ecdsa", cost, |net| {
+            net.keys.sign_with_ecdsa(r.sender, &args)
+        })
     }
 
     fn sign_with_schnorr(&mut self, r: &Request) -> Answer {
@@ -516,7 +619,9 @@ impl LocalNet {
         };
         let algorithm = args.key_id.algorithm as u32;
         let cost = self.costs.sign_with_schnorr(&args.key_id.name, algorithm);
-        self.paid_signature(r, "sign_with_schnorr", cost, |net| net.keys.sign_with_schnorr(r.sender, &args))
+        self.paid_signature(r, "sign_with_schnorr", cost, |net| {
+            net.keys.sign_with_schnorr(r.sender, &args)
+        })
     }
 
     /// A signature costs the key's fee, which the caller must attach.
@@ -557,12 +662,18 @@ impl LocalNet {
         match self.config.outcalls {
             OutcallMode::Live => {
                 let result = self.live_client.perform(&args).map_err(outcall_reject);
-                let result = result.and_then(|response| self.finish_outcall(r.sender, &args, response));
+                let result =
+                    result.and_then(|response| self.finish_outcall(r.sender, &args, response));
                 Answer::Now(result, cost)
             }
             OutcallMode::Mock => {
                 let id = self.fresh_id();
-                let held = HeldOutcall { canister: r.sender, request: args, origin: r.origin.clone(), refund };
+                let held = HeldOutcall {
+                    canister: r.sender,
+                    request: args,
+                    origin: r.origin.clone(),
+                    refund,
+                };
                 self.held_outcalls.insert(id, held);
                 Answer::Later
             }
@@ -571,7 +682,11 @@ impl LocalNet {
 
     fn outcall_cost(&self, args: &HttpRequestArgs) -> u128 {
         let size = localnet_services::http_outcall::request_size(args);
-        self.costs.http_request(size, args.max_response_bytes.unwrap_or(localnet_services::http_outcall::MAX_RESPONSE_BYTES))
+        self.costs.http_request(
+            size,
+            args.max_response_bytes
+                .unwrap_or(localnet_services::http_outcall::MAX_RESPONSE_BYTES),
+        )
     }
 
     /// Applies the response limit, runs the canister's transform, and encodes the reply.
@@ -605,30 +720,66 @@ impl LocalNet {
                 func.principal
             )));
         }
-        let exported = self.canisters.get(&canister).and_then(|c| c.wasm.as_ref()).is_some_and(|w| w.prepared.exports.queries.contains(&func.method));
+        let exported = self
+            .canisters
+            .get(&canister)
+            .and_then(|c| c.wasm.as_ref())
+            .is_some_and(|w| w.prepared.exports.queries.contains(&func.method));
         if !exported {
-            return Err(fatal(format!("Canister {canister} has no query method '{}' to transform the response", func.method)));
+            return Err(fatal(format!(
+                "Canister {canister} has no query method '{}' to transform the response",
+                func.method
+            )));
         }
-        let arg = Encode!(&TransformArgs { response, context: transform.context.clone() }).expect("encoding TransformArgs");
-        let mut ctx = self.base_ctx(canister, ApiType::NonReplicatedQuery, QUERY_INSTRUCTION_LIMIT);
+        let arg = Encode!(&TransformArgs {
+            response,
+            context: transform.context.clone()
+        })
+        .expect("encoding TransformArgs");
+        let mut ctx = self.base_ctx(
+            canister,
+            ApiType::NonReplicatedQuery,
+            QUERY_INSTRUCTION_LIMIT,
+        );
         ctx.arg = arg;
         let entry = EntryPoint::Export(format!("canister_query {}", func.method));
-        let exec = self.execute(canister, &entry, ctx, Commit::Nothing, format!("transform {}", func.method));
+        let exec = self.execute(
+            canister,
+            &entry,
+            ctx,
+            Commit::Nothing,
+            format!("transform {}", func.method),
+        );
         self.restore_stable(canister, exec.ctx.stable);
         let bytes = match (exec.result, exec.ctx.response) {
-            (Err(e), _) => return Err(fatal(format!("The transform function trapped: {}", e.message))),
+            (Err(e), _) => {
+                return Err(fatal(format!(
+                    "The transform function trapped: {}",
+                    e.message
+                )))
+            }
             (Ok(()), Some(Response::Reply(bytes))) => bytes,
-            (Ok(()), Some(Response::Reject(msg))) => return Err(fatal(format!("The transform function rejected: {msg}"))),
+            (Ok(()), Some(Response::Reject(msg))) => {
+                return Err(fatal(format!("The transform function rejected: {msg}")))
+            }
             (Ok(()), None) => return Err(fatal("The transform function did not reply".into())),
         };
-        Decode!(&bytes, HttpRequestResult).map_err(|e| fatal(format!("The transform function's reply is not an HttpRequestResult: {e}")))
+        Decode!(&bytes, HttpRequestResult).map_err(|e| {
+            fatal(format!(
+                "The transform function's reply is not an HttpRequestResult: {e}"
+            ))
+        })
     }
 
     /// HTTPS outcalls waiting for an answer (mock mode), oldest first.
     pub fn pending_http_outcalls(&self) -> Vec<crate::net::PendingOutcall> {
         self.held_outcalls
             .iter()
-            .map(|(id, h)| crate::net::PendingOutcall { id: *id, canister: h.canister, request: h.request.clone() })
+            .map(|(id, h)| crate::net::PendingOutcall {
+                id: *id,
+                canister: h.canister,
+                request: h.request.clone(),
+            })
             .collect()
     }
 
@@ -639,10 +790,17 @@ impl LocalNet {
         id: u64,
         answer: Result<HttpRequestResult, (RejectCode, String)>,
     ) -> Result<(), String> {
-        let held = self.held_outcalls.remove(&id).ok_or_else(|| format!("no pending HTTPS outcall with id {id}"))?;
+        let held = self
+            .held_outcalls
+            .remove(&id)
+            .ok_or_else(|| format!("no pending HTTPS outcall with id {id}"))?;
         let result = match answer {
             Ok(response) => self.finish_outcall(held.canister, &held.request, response),
-            Err((code, message)) => Err(RejectResponse::custom(code, ErrorCode::CanisterRejectedMessage, message)),
+            Err((code, message)) => Err(RejectResponse::custom(
+                code,
+                ErrorCode::CanisterRejectedMessage,
+                message,
+            )),
         };
         self.answer_origin(&held.origin, result, held.refund);
         Ok(())
@@ -650,7 +808,9 @@ impl LocalNet {
 }
 
 fn default_controllers(settings: Option<&CanisterSettings>, sender: Principal) -> Vec<Principal> {
-    settings.and_then(|s| s.controllers.clone()).unwrap_or_else(|| vec![sender])
+    settings
+        .and_then(|s| s.controllers.clone())
+        .unwrap_or_else(|| vec![sender])
 }
 
 /// The IC allows at most 10 controllers and bounded environment variables.
@@ -658,14 +818,24 @@ fn validate_settings(settings: Option<&CanisterSettings>) -> Result<(), RejectRe
     let Some(s) = settings else { return Ok(()) };
     let invalid = |msg: String| RejectResponse::new(ErrorCode::InvalidManagementPayload, msg);
     if s.controllers.as_ref().is_some_and(|c| c.len() > 10) {
-        return Err(invalid("Invalid settings: at most 10 controllers are allowed".into()));
+        return Err(invalid(
+            "Invalid settings: at most 10 controllers are allowed".into(),
+        ));
     }
     if let Some(vars) = &s.environment_variables {
         if vars.len() > 20 {
-            return Err(invalid("Invalid settings: at most 20 environment variables are allowed".into()));
+            return Err(invalid(
+                "Invalid settings: at most 20 environment variables are allowed".into(),
+            ));
         }
-        if vars.iter().any(|v| v.name.len() > 128 || v.value.len() > 128) {
-            return Err(invalid("Invalid settings: environment variable names and values are at most 128 bytes".into()));
+        if vars
+            .iter()
+            .any(|v| v.name.len() > 128 || v.value.len() > 128)
+        {
+            return Err(invalid(
+                "Invalid settings: environment variable names and values are at most 128 bytes"
+                    .into(),
+            ));
         }
     }
     Ok(())
@@ -723,7 +893,10 @@ fn status_of(c: &Canister) -> CanisterStatusResult {
             environment_variables: s
                 .environment_variables
                 .iter()
-                .map(|(name, value)| EnvironmentVariable { name: name.clone(), value: value.clone() })
+                .map(|(name, value)| EnvironmentVariable {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
                 .collect(),
         },
         module_hash: c.wasm.as_ref().map(|w| w.prepared.module_hash.to_vec()),
@@ -753,18 +926,26 @@ fn status_of(c: &Canister) -> CanisterStatusResult {
 
 fn nat_to_u128(n: &Nat, what: &str) -> Result<u128, RejectResponse> {
     u128::try_from(n.0.clone()).map_err(|_| {
-        RejectResponse::new(ErrorCode::InvalidManagementPayload, format!("{what} does not fit in 128 bits"))
+        RejectResponse::new(
+            ErrorCode::InvalidManagementPayload,
+            format!("{what} does not fit in 128 bits"),
+        )
     })
 }
 
 fn insufficient_cycles(method: &str, sent: u128, required: u128) -> RejectResponse {
-    RejectResponse::new(ErrorCode::CanisterRejectedMessage,
+    RejectResponse::new(
+        ErrorCode::CanisterRejectedMessage,
         format!("{method} request sent with {sent} cycles, but {required} cycles are required."),
     )
 }
 
 fn threshold_reject(e: localnet_services::threshold::ThresholdError) -> RejectResponse {
-    RejectResponse::custom(e.reject_code(), ErrorCode::CanisterRejectedMessage, e.to_string())
+    RejectResponse::custom(
+        e.reject_code(),
+        ErrorCode::CanisterRejectedMessage,
+        e.to_string(),
+    )
 }
 
 fn outcall_reject(e: localnet_services::http_outcall::OutcallError) -> RejectResponse {

@@ -132,8 +132,12 @@ pub(crate) struct Canister {
 
 #[derive(Clone, Debug)]
 pub(crate) enum ContextOrigin {
-    Ingress { id: MessageId },
-    Canister { callback_id: u64 },
+    Ingress {
+        id: MessageId,
+    },
+    Canister {
+        callback_id: u64,
+    },
     /// Timers and heartbeats: nobody waits for an answer.
     System,
 }
@@ -255,7 +259,10 @@ impl LocalNet {
         let root_key = RootKey::from_seed(config.seed);
         let root_key_der = Arc::new(root_key.public_key_der());
         let subnet_id = Principal::self_authenticating(root_key_der.as_slice());
-        let live_client = LiveClient { timeout: config.outcall_timeout, allow_plain_http: config.allow_plain_http };
+        let live_client = LiveClient {
+            timeout: config.outcall_timeout,
+            allow_plain_http: config.allow_plain_http,
+        };
         LocalNet {
             engine,
             linker,
@@ -305,7 +312,10 @@ impl LocalNet {
     /// Sets the clock; it never goes backwards (IC time is monotonic).
     pub fn set_time(&mut self, nanos: u64) -> Result<(), String> {
         if nanos < self.time {
-            return Err(format!("time is monotonic: cannot go back from {} to {nanos}", self.time));
+            return Err(format!(
+                "time is monotonic: cannot go back from {} to {nanos}",
+                self.time
+            ));
         }
         self.time = nanos;
         Ok(())
@@ -323,7 +333,9 @@ impl LocalNet {
     pub(crate) fn drain_queue(&mut self) -> usize {
         let mut processed = 0;
         while processed < MAX_MESSAGES_PER_TICK {
-            let Some(message) = self.queue.pop_front() else { break };
+            let Some(message) = self.queue.pop_front() else {
+                break;
+            };
             self.process(message);
             processed += 1;
         }
@@ -335,7 +347,9 @@ impl LocalNet {
             Message::Request(request) if request.receiver == Principal::management_canister() => {
                 self.handle_management_request(request)
             }
-            Message::Request(request) if request.receiver == crate::bitcoin::bitcoin_canister_id() => {
+            Message::Request(request)
+                if request.receiver == crate::bitcoin::bitcoin_canister_id() =>
+            {
                 self.handle_bitcoin_request(request)
             }
             Message::Request(request) => self.deliver_request(request),
@@ -384,9 +398,19 @@ impl LocalNet {
     }
 
     /// The receiving canister pays for inducting an ingress message.
-    fn charge_ingress_induction(&mut self, canister: Principal, method: &str, arg: &[u8]) -> Result<(), RejectResponse> {
-        let fee = self.costs.ingress_induction((method.len() + arg.len()) as u64);
-        let c = self.canisters.get_mut(&canister).ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
+    fn charge_ingress_induction(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<(), RejectResponse> {
+        let fee = self
+            .costs
+            .ingress_induction((method.len() + arg.len()) as u64);
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
         if c.cycles < fee {
             return Err(out_of_cycles(&canister, c.cycles, fee));
         }
@@ -395,7 +419,10 @@ impl LocalNet {
     }
 
     pub fn ingress_status(&self, id: MessageId) -> IngressStatus {
-        self.ingress.get(&id).cloned().unwrap_or(IngressStatus::Processing)
+        self.ingress
+            .get(&id)
+            .cloned()
+            .unwrap_or(IngressStatus::Processing)
     }
 
     /// Runs the net until the ingress message completes. A call that cannot
@@ -432,8 +459,12 @@ impl LocalNet {
         } else {
             "no message, timer or outcall can make progress on it".to_string()
         };
-        RejectResponse::new(ErrorCode::IngressMessageTimeout,
-            format!("localnet: ingress message {} is still processing: {reason}", id.0),
+        RejectResponse::new(
+            ErrorCode::IngressMessageTimeout,
+            format!(
+                "localnet: ingress message {} is still processing: {reason}",
+                id.0
+            ),
         )
     }
 
@@ -459,30 +490,50 @@ impl LocalNet {
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, RejectResponse> {
         if arg.len() > MAX_INGRESS_BYTES {
-            return Err(RejectResponse::new(ErrorCode::CanisterContractViolation,
-                format!("Query payload of {} bytes exceeds the limit of {MAX_INGRESS_BYTES} bytes", arg.len()),
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterContractViolation,
+                format!(
+                    "Query payload of {} bytes exceeds the limit of {MAX_INGRESS_BYTES} bytes",
+                    arg.len()
+                ),
             ));
         }
-        let c = self.canisters.get(&canister).ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
+        let c = self
+            .canisters
+            .get(&canister)
+            .ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
         if c.status != RunStatus::Running {
             return Err(stopped_reject(&canister, c.status));
         }
-        let Some(wasm) = &c.wasm else { return Err(empty_canister_reject(&canister)) };
+        let Some(wasm) = &c.wasm else {
+            return Err(empty_canister_reject(&canister));
+        };
         if !wasm.prepared.exports.queries.contains(method) {
             let kind = if wasm.prepared.exports.composite_queries.contains(method) {
                 "composite query methods are not supported by localnet"
             } else {
                 "no query method"
             };
-            return Err(RejectResponse::new(ErrorCode::CanisterMethodNotFound,
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterMethodNotFound,
                 format!("Error from Canister {canister}: Canister has {kind} '{method}'."),
             ));
         }
-        let mut ctx = self.base_ctx(canister, ApiType::NonReplicatedQuery, QUERY_INSTRUCTION_LIMIT);
+        let mut ctx = self.base_ctx(
+            canister,
+            ApiType::NonReplicatedQuery,
+            QUERY_INSTRUCTION_LIMIT,
+        );
         ctx.caller = sender;
         ctx.arg = arg;
         ctx.certificate = Some(self.certificate_source(canister));
-        let exec = self.execute(canister, &EntryPoint::Export(format!("canister_query {method}")), ctx, Commit::Nothing, format!("query {method}"));
+        let exec = self.execute(
+            canister,
+            &EntryPoint::Export(format!("canister_query {method}")),
+            ctx,
+            Commit::Nothing,
+            format!("query {method}"),
+        );
         self.restore_stable(canister, exec.ctx.stable);
         match (exec.result, exec.ctx.response) {
             (Err(e), _) => Err(trap_reject(&canister, e)),
@@ -503,22 +554,39 @@ impl LocalNet {
     }
 
     /// Runs `canister_inspect_message` for an ingress update, if exported.
-    fn inspect_message(&mut self, canister: Principal, sender: Principal, method: &str, arg: &[u8]) -> Result<(), RejectResponse> {
-        let c = self.canisters.get(&canister).ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
+    fn inspect_message(
+        &mut self,
+        canister: Principal,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<(), RejectResponse> {
+        let c = self
+            .canisters
+            .get(&canister)
+            .ok_or_else(|| RejectResponse::canister_not_found(&canister))?;
         let Some(wasm) = &c.wasm else { return Ok(()) };
-        if !wasm.prepared.exports.inspect_message || !wasm.prepared.exports.updates.contains(method) {
+        if !wasm.prepared.exports.inspect_message || !wasm.prepared.exports.updates.contains(method)
+        {
             return Ok(());
         }
         let mut ctx = self.base_ctx(canister, ApiType::InspectMessage, INSPECT_INSTRUCTION_LIMIT);
         ctx.caller = sender;
         ctx.method_name = method.to_string();
         ctx.arg = arg.to_vec();
-        let exec = self.execute(canister, &EntryPoint::Export("canister_inspect_message".into()), ctx, Commit::Nothing, "inspect_message".into());
+        let exec = self.execute(
+            canister,
+            &EntryPoint::Export("canister_inspect_message".into()),
+            ctx,
+            Commit::Nothing,
+            "inspect_message".into(),
+        );
         self.restore_stable(canister, exec.ctx.stable);
         match exec.result {
             Err(e) => Err(trap_reject(&canister, e)),
             Ok(()) if exec.ctx.message_accepted => Ok(()),
-            Ok(()) => Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage,
+            Ok(()) => Err(RejectResponse::new(
+                ErrorCode::CanisterRejectedMessage,
                 format!("Error from Canister {canister}: Canister rejected the message"),
             )),
         }
@@ -530,7 +598,10 @@ impl LocalNet {
     /// and must be put back with `restore_stable` (or `apply`).
     pub(crate) fn base_ctx(&mut self, canister: Principal, api: ApiType, limit: u64) -> MessageCtx {
         let mut ctx = MessageCtx::new(api, canister, self.costs.clone(), self.root_key_der.clone());
-        let c = self.canisters.get_mut(&canister).expect("base_ctx for an existing canister");
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .expect("base_ctx for an existing canister");
         ctx.balance = c.cycles;
         ctx.controllers = c.controllers.clone();
         ctx.status = match c.status {
@@ -555,8 +626,18 @@ impl LocalNet {
     }
 
     /// Runs an entry point of an installed canister and logs it.
-    pub(crate) fn execute(&mut self, canister: Principal, entry: &EntryPoint, ctx: MessageCtx, commit: Commit, kind: String) -> Execution {
-        let c = self.canisters.get_mut(&canister).expect("execute on an existing canister");
+    pub(crate) fn execute(
+        &mut self,
+        canister: Principal,
+        entry: &EntryPoint,
+        ctx: MessageCtx,
+        commit: Commit,
+        kind: String,
+    ) -> Execution {
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .expect("execute on an existing canister");
         let wasm = c.wasm.as_mut().expect("execute on an installed canister");
         let exec = wasm.run(entry, ctx, commit);
         for line in &exec.ctx.debug_log {
@@ -582,7 +663,13 @@ impl LocalNet {
         if self.message_log.len() >= MESSAGE_LOG_CAPACITY {
             self.message_log.drain(..MESSAGE_LOG_CAPACITY / 2);
         }
-        self.message_log.push(ExecutedMessage { canister, kind, instructions, trapped, time: self.time });
+        self.message_log.push(ExecutedMessage {
+            canister,
+            kind,
+            instructions,
+            trapped,
+            time: self.time,
+        });
     }
 
     /// Applies a finished execution: stable memory always (already rolled back
@@ -606,7 +693,10 @@ impl LocalNet {
     pub(crate) fn commit_state(&mut self, canister: Principal, exec: &mut Execution) {
         let fee = self.costs.update_execution(exec.instructions);
         let ctx = &mut exec.ctx;
-        let c = self.canisters.get_mut(&canister).expect("committing state of an existing canister");
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .expect("committing state of an existing canister");
         c.stable = std::mem::take(&mut ctx.stable);
         if exec.result.is_ok() {
             c.cycles = ctx.balance;
@@ -618,9 +708,17 @@ impl LocalNet {
         c.cycles = c.cycles.saturating_sub(fee);
     }
 
-    fn send_call(&mut self, canister: Principal, context: Option<u64>, call: OutgoingCall, epoch: u64) {
+    fn send_call(
+        &mut self,
+        canister: Principal,
+        context: Option<u64>,
+        call: OutgoingCall,
+        epoch: u64,
+    ) {
         let callback_id = self.fresh_id();
-        let deadline = call.timeout_seconds.map(|s| self.time + s as u64 * 1_000_000_000);
+        let deadline = call
+            .timeout_seconds
+            .map(|s| self.time + s as u64 * 1_000_000_000);
         let context = context.unwrap_or_else(|| self.system_context(canister));
         if let Some(ctx) = self.contexts.get_mut(&context) {
             ctx.outstanding += 1;
@@ -634,7 +732,16 @@ impl LocalNet {
             origin: ContextOrigin::Canister { callback_id },
             deadline: deadline.unwrap_or(0),
         }));
-        self.callbacks.insert(callback_id, Callback { canister, context, call, deadline, module_epoch: epoch });
+        self.callbacks.insert(
+            callback_id,
+            Callback {
+                canister,
+                context,
+                call,
+                deadline,
+                module_epoch: epoch,
+            },
+        );
     }
 
     /// A call context for a timer or heartbeat, which answers nobody.
@@ -682,14 +789,32 @@ impl LocalNet {
                 instructions: 0,
             },
         );
-        let limit = if api == ApiType::ReplicatedQuery { QUERY_INSTRUCTION_LIMIT } else { UPDATE_INSTRUCTION_LIMIT };
+        let limit = if api == ApiType::ReplicatedQuery {
+            QUERY_INSTRUCTION_LIMIT
+        } else {
+            UPDATE_INSTRUCTION_LIMIT
+        };
         let mut ctx = self.base_ctx(receiver, api, limit);
         ctx.caller = request.sender;
         ctx.arg = request.payload;
         ctx.cycles_available = request.cycles;
         ctx.deadline = request.deadline;
-        let kind = format!("{} {}", if api == ApiType::Update { "update" } else { "query" }, request.method);
-        let mut exec = self.execute(receiver, &EntryPoint::Export(method_export), ctx, commit, kind);
+        let kind = format!(
+            "{} {}",
+            if api == ApiType::Update {
+                "update"
+            } else {
+                "query"
+            },
+            request.method
+        );
+        let mut exec = self.execute(
+            receiver,
+            &EntryPoint::Export(method_export),
+            ctx,
+            commit,
+            kind,
+        );
         if commit == Commit::Nothing && exec.result.is_ok() {
             // A query called as an update: its reply and the cycles it
             // accepted stand; its other effects do not (the spec's as_update).
@@ -702,9 +827,15 @@ impl LocalNet {
     }
 
     /// Which entry point a request runs, or the reject the IC gives.
-    fn check_receiver(&self, request: &Request) -> Result<(ApiType, String, Commit), RejectResponse> {
+    fn check_receiver(
+        &self,
+        request: &Request,
+    ) -> Result<(ApiType, String, Commit), RejectResponse> {
         let id = &request.receiver;
-        let c = self.canisters.get(id).ok_or_else(|| RejectResponse::canister_not_found(id))?;
+        let c = self
+            .canisters
+            .get(id)
+            .ok_or_else(|| RejectResponse::canister_not_found(id))?;
         if c.status != RunStatus::Running {
             return Err(stopped_reject(id, c.status));
         }
@@ -717,15 +848,27 @@ impl LocalNet {
         let exports = &wasm.prepared.exports;
         let method = &request.method;
         if exports.updates.contains(method) {
-            Ok((ApiType::Update, format!("canister_update {method}"), Commit::All))
+            Ok((
+                ApiType::Update,
+                format!("canister_update {method}"),
+                Commit::All,
+            ))
         } else if exports.queries.contains(method) {
-            Ok((ApiType::ReplicatedQuery, format!("canister_query {method}"), Commit::Nothing))
+            Ok((
+                ApiType::ReplicatedQuery,
+                format!("canister_query {method}"),
+                Commit::Nothing,
+            ))
         } else if exports.composite_queries.contains(method) {
-            Err(RejectResponse::new(ErrorCode::CompositeQueryCalledInReplicatedMode,
-                format!("Error from Canister {id}: Composite query cannot be called in replicated mode"),
+            Err(RejectResponse::new(
+                ErrorCode::CompositeQueryCalledInReplicatedMode,
+                format!(
+                    "Error from Canister {id}: Composite query cannot be called in replicated mode"
+                ),
             ))
         } else {
-            Err(RejectResponse::new(ErrorCode::CanisterMethodNotFound,
+            Err(RejectResponse::new(
+                ErrorCode::CanisterMethodNotFound,
                 format!("Error from Canister {id}: Canister has no update method '{method}'."),
             ))
         }
@@ -760,7 +903,9 @@ impl LocalNet {
     /// Answers a call context once; later answers are ignored (the system API
     /// already prevents a second reply within the canister).
     pub(crate) fn respond(&mut self, context_id: u64, result: Result<Vec<u8>, RejectResponse>) {
-        let Some(ctx) = self.contexts.get_mut(&context_id) else { return };
+        let Some(ctx) = self.contexts.get_mut(&context_id) else {
+            return;
+        };
         if ctx.responded {
             return;
         }
@@ -771,21 +916,32 @@ impl LocalNet {
     }
 
     /// Sends an answer to whoever made a request.
-    pub(crate) fn answer_origin(&mut self, origin: &ContextOrigin, result: Result<Vec<u8>, RejectResponse>, refund: u128) {
+    pub(crate) fn answer_origin(
+        &mut self,
+        origin: &ContextOrigin,
+        result: Result<Vec<u8>, RejectResponse>,
+        refund: u128,
+    ) {
         match origin {
             ContextOrigin::Ingress { id } => {
                 self.ingress.insert(*id, IngressStatus::Completed(result));
             }
             ContextOrigin::Canister { callback_id, .. } => {
                 let result = result.map_err(|r| (r.reject_code, r.reject_message));
-                self.queue.push_back(Message::Response(ResponseMsg { callback_id: *callback_id, result, refund }));
+                self.queue.push_back(Message::Response(ResponseMsg {
+                    callback_id: *callback_id,
+                    result,
+                    refund,
+                }));
             }
             ContextOrigin::System => {}
         }
     }
 
     fn close_context_if_done(&mut self, context_id: u64) {
-        let Some(ctx) = self.contexts.get(&context_id) else { return };
+        let Some(ctx) = self.contexts.get(&context_id) else {
+            return;
+        };
         if ctx.outstanding > 0 {
             return;
         }
@@ -800,7 +956,9 @@ impl LocalNet {
     /// A stopping canister stops once it has no open call contexts.
     pub(crate) fn complete_stop_if_idle(&mut self, canister: Principal) {
         let open = self.contexts.values().any(|c| c.canister == canister);
-        let Some(c) = self.canisters.get_mut(&canister) else { return };
+        let Some(c) = self.canisters.get_mut(&canister) else {
+            return;
+        };
         if c.status != RunStatus::Stopping || open {
             return;
         }
@@ -817,11 +975,21 @@ impl LocalNet {
             return; // answered already (best-effort timeout) or the canister was reinstalled
         };
         let canister = callback.canister;
-        let Some(context) = self.contexts.get_mut(&callback.context) else { return };
+        let Some(context) = self.contexts.get_mut(&callback.context) else {
+            return;
+        };
         context.outstanding -= 1;
-        let (caller, available, responded, deadline, used) =
-            (context.caller, context.cycles_available, context.responded, context.deadline, context.instructions);
-        let installed = self.canisters.get(&canister).is_some_and(|c| c.wasm.is_some());
+        let (caller, available, responded, deadline, used) = (
+            context.caller,
+            context.cycles_available,
+            context.responded,
+            context.deadline,
+            context.instructions,
+        );
+        let installed = self
+            .canisters
+            .get(&canister)
+            .is_some_and(|c| c.wasm.is_some());
         if !installed || callback.module_epoch != self.module_epoch(canister) {
             self.close_context_if_done(callback.context);
             return;
@@ -830,10 +998,22 @@ impl LocalNet {
             c.cycles += response.refund;
         }
         let (api, closure, kind) = match &response.result {
-            Ok(_) => (ApiType::ReplyCallback, callback.call.on_reply, "reply callback"),
-            Err(_) => (ApiType::RejectCallback, callback.call.on_reject, "reject callback"),
+            Ok(_) => (
+                ApiType::ReplyCallback,
+                callback.call.on_reply,
+                "reply callback",
+            ),
+            Err(_) => (
+                ApiType::RejectCallback,
+                callback.call.on_reject,
+                "reject callback",
+            ),
         };
-        let limit = if self.injected_trap_due(canister) { 0 } else { UPDATE_INSTRUCTION_LIMIT };
+        let limit = if self.injected_trap_due(canister) {
+            0
+        } else {
+            UPDATE_INSTRUCTION_LIMIT
+        };
         let mut ctx = self.base_ctx(canister, api, limit);
         ctx.caller = caller;
         ctx.cycles_available = available;
@@ -845,7 +1025,13 @@ impl LocalNet {
             Ok(bytes) => ctx.arg = bytes,
             Err((code, msg)) => ctx.reject = Some((code as u32, msg)),
         }
-        let exec = self.execute(canister, &EntryPoint::Closure(closure), ctx, Commit::All, kind.into());
+        let exec = self.execute(
+            canister,
+            &EntryPoint::Closure(closure),
+            ctx,
+            Commit::All,
+            kind.into(),
+        );
         let trapped = exec.result.is_err();
         if trapped {
             if let Some(cleanup) = callback.call.on_cleanup {
@@ -881,13 +1067,25 @@ impl LocalNet {
 
     /// The spec's cleanup: after a callback traps (its changes rolled back),
     /// the cleanup closure runs; its own trap is rolled back too.
-    fn run_cleanup(&mut self, canister: Principal, context: u64, cleanup: system_api::WasmClosure, trapped: Execution) {
+    fn run_cleanup(
+        &mut self,
+        canister: Principal,
+        context: u64,
+        cleanup: system_api::WasmClosure,
+        trapped: Execution,
+    ) {
         let mut trapped = trapped;
         self.apply(canister, Some(context), &mut trapped);
         let mut ctx = self.base_ctx(canister, ApiType::Cleanup, UPDATE_INSTRUCTION_LIMIT);
         ctx.reject = trapped.ctx.reject.take();
         ctx.caller = trapped.ctx.caller;
-        let mut exec = self.execute(canister, &EntryPoint::Closure(cleanup), ctx, Commit::All, "cleanup".into());
+        let mut exec = self.execute(
+            canister,
+            &EntryPoint::Closure(cleanup),
+            ctx,
+            Commit::All,
+            "cleanup".into(),
+        );
         // Cleanup may change state but not call (the system API refuses it).
         self.commit_state(canister, &mut exec);
         let outstanding = self.contexts.get(&context).map_or(0, |c| c.outstanding);
@@ -939,7 +1137,10 @@ impl LocalNet {
         for (canister, export, kind) in &due {
             if *kind == "timer" {
                 // The timer is deactivated before it runs; the canister re-arms it.
-                self.canisters.get_mut(canister).expect("listed above").global_timer = 0;
+                self.canisters
+                    .get_mut(canister)
+                    .expect("listed above")
+                    .global_timer = 0;
             }
             self.run_system_task(*canister, export, kind);
         }
@@ -949,13 +1150,22 @@ impl LocalNet {
     fn run_system_task(&mut self, canister: Principal, export: &str, kind: &str) {
         let context = self.system_context(canister);
         let ctx = self.base_ctx(canister, ApiType::SystemTask, UPDATE_INSTRUCTION_LIMIT);
-        let mut exec = self.execute(canister, &EntryPoint::Export(export.to_string()), ctx, Commit::All, kind.to_string());
+        let mut exec = self.execute(
+            canister,
+            &EntryPoint::Export(export.to_string()),
+            ctx,
+            Commit::All,
+            kind.to_string(),
+        );
         self.apply(canister, Some(context), &mut exec);
         self.close_context_if_done(context);
     }
 
     /// Prepares a module, reusing one already prepared from the same bytes.
-    pub(crate) fn prepare_module(&mut self, wasm_bytes: &[u8]) -> Result<Arc<PreparedModule>, wasm::InvalidWasm> {
+    pub(crate) fn prepare_module(
+        &mut self,
+        wasm_bytes: &[u8],
+    ) -> Result<Arc<PreparedModule>, wasm::InvalidWasm> {
         use sha2::Digest;
         let key: [u8; 32] = sha2::Sha256::digest(wasm_bytes).into();
         if let Some(prepared) = self.module_cache.get(&key) {
@@ -975,12 +1185,18 @@ impl LocalNet {
 
     /// The most recent executed message of `canister` whose kind starts with `kind`.
     pub fn last_message(&self, canister: Principal, kind: &str) -> Option<&ExecutedMessage> {
-        self.message_log.iter().rev().find(|m| m.canister == canister && m.kind.starts_with(kind))
+        self.message_log
+            .iter()
+            .rev()
+            .find(|m| m.canister == canister && m.kind.starts_with(kind))
     }
 
     /// Debug prints and traps of a canister, oldest first (bounded).
     pub fn canister_log(&self, canister: Principal) -> Vec<String> {
-        self.canisters.get(&canister).map(|c| c.log.iter().cloned().collect()).unwrap_or_default()
+        self.canisters
+            .get(&canister)
+            .map(|c| c.log.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn cycle_balance(&self, canister: Principal) -> u128 {
@@ -989,7 +1205,10 @@ impl LocalNet {
 
     /// Adds cycles to a canister (provisional top-up); returns the new balance.
     pub fn add_cycles(&mut self, canister: Principal, amount: u128) -> u128 {
-        let c = self.canisters.get_mut(&canister).expect("add_cycles on an existing canister");
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .expect("add_cycles on an existing canister");
         c.cycles += amount;
         c.cycles
     }
@@ -1013,14 +1232,20 @@ impl LocalNet {
 
     /// A copy of a canister's stable memory (for tests).
     pub fn stable_memory(&self, canister: Principal) -> Vec<u8> {
-        self.canisters.get(&canister).map(|c| c.stable.to_vec()).unwrap_or_default()
+        self.canisters
+            .get(&canister)
+            .map(|c| c.stable.to_vec())
+            .unwrap_or_default()
     }
 
     /// Replaces a canister's stable memory (a test control, like restoring a
     /// canister snapshot's stable memory): benchmarks build a large state
     /// natively, load it and upgrade the canister so it adopts it.
     pub fn load_stable_memory(&mut self, canister: Principal, bytes: &[u8]) -> Result<(), String> {
-        let c = self.canisters.get_mut(&canister).ok_or_else(|| format!("no canister {canister}"))?;
+        let c = self
+            .canisters
+            .get_mut(&canister)
+            .ok_or_else(|| format!("no canister {canister}"))?;
         c.stable.clear();
         let pages = (bytes.len() as u64).div_ceil(crate::stable::WASM_PAGE);
         c.stable
@@ -1031,7 +1256,10 @@ impl LocalNet {
 
     /// The certified data a canister last set.
     pub fn certified_data(&self, canister: Principal) -> Vec<u8> {
-        self.canisters.get(&canister).map(|c| c.certified_data.clone()).unwrap_or_default()
+        self.canisters
+            .get(&canister)
+            .map(|c| c.certified_data.clone())
+            .unwrap_or_default()
     }
 
     pub fn config(&self) -> &Config {
@@ -1045,7 +1273,11 @@ impl LocalNet {
 
     /// The SHA-256 of the installed module; `None` for an empty or unknown canister.
     pub fn module_hash(&self, canister: Principal) -> Option<[u8; 32]> {
-        self.canisters.get(&canister)?.wasm.as_ref().map(|w| w.prepared.module_hash)
+        self.canisters
+            .get(&canister)?
+            .wasm
+            .as_ref()
+            .map(|w| w.prepared.module_hash)
     }
 
     /// The canister's controllers; `None` if it does not exist.
@@ -1066,11 +1298,15 @@ impl LocalNet {
 
 pub(crate) fn stopped_reject(canister: &Principal, status: RunStatus) -> RejectResponse {
     match status {
-        RunStatus::Stopping => RejectResponse::new(ErrorCode::CanisterStopping,
+        RunStatus::Stopping => RejectResponse::new(
+            ErrorCode::CanisterStopping,
             format!("Canister {canister} is stopping"),
         ),
-        _ => RejectResponse::new(ErrorCode::CanisterStopped,
-            format!("Canister {canister} is stopped and therefore does not have a CallContextManager"),
+        _ => RejectResponse::new(
+            ErrorCode::CanisterStopped,
+            format!(
+                "Canister {canister} is stopped and therefore does not have a CallContextManager"
+            ),
         ),
     }
 }
@@ -1089,11 +1325,15 @@ pub(crate) fn empty_canister_reject(canister: &Principal) -> RejectResponse {
 }
 
 pub(crate) fn did_not_reply(canister: &Principal) -> RejectResponse {
-    RejectResponse::new(ErrorCode::CanisterDidNotReply,
+    RejectResponse::new(
+        ErrorCode::CanisterDidNotReply,
         format!("Error from Canister {canister}: Canister did not reply to the call"),
     )
 }
 
 pub(crate) fn trap_reject(canister: &Principal, e: ExecError) -> RejectResponse {
-    RejectResponse::new(e.code, format!("Error from Canister {canister}: {}", e.message))
+    RejectResponse::new(
+        e.code,
+        format!("Error from Canister {canister}: {}", e.message),
+    )
 }

@@ -25,7 +25,10 @@ impl LocalNetRuntime {
 
     /// The same net, calling as another sender.
     pub fn with_sender(&self, sender: Principal) -> Self {
-        LocalNetRuntime { net: self.net.clone(), sender }
+        LocalNetRuntime {
+            net: self.net.clone(),
+            sender,
+        }
     }
 
     pub fn net(&self) -> &Arc<Mutex<LocalNet>> {
@@ -39,8 +42,13 @@ impl LocalNetRuntime {
         args: In,
         query: bool,
     ) -> Result<Out, IcError> {
-        let arg = candid::encode_args(args).map_err(|e| IcError::CandidDecodeFailed { message: e.to_string() })?;
-        let mut net = self.net.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let arg = candid::encode_args(args).map_err(|e| IcError::CandidDecodeFailed {
+            message: e.to_string(),
+        })?;
+        let mut net = self
+            .net
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let reply = if query {
             net.query_call(id, self.sender, method, arg)
         } else {
@@ -49,18 +57,29 @@ impl LocalNetRuntime {
         let bytes = reply.map_err(rejected)?;
         candid::decode_one(&bytes).map_err(|e| {
             let e: CallError = CallError::Decode(e.to_string());
-            IcError::CandidDecodeFailed { message: e.to_string() }
+            IcError::CandidDecodeFailed {
+                message: e.to_string(),
+            }
         })
     }
 }
 
 fn rejected(r: RejectResponse) -> IcError {
-    IcError::CallRejected { code: r.reject_code, message: r.reject_message }
+    IcError::CallRejected {
+        code: r.reject_code,
+        message: r.reject_message,
+    }
 }
 
 #[async_trait]
 impl Runtime for LocalNetRuntime {
-    async fn update_call<In, Out>(&self, id: Principal, method: &str, args: In, cycles: u128) -> Result<Out, IcError>
+    async fn update_call<In, Out>(
+        &self,
+        id: Principal,
+        method: &str,
+        args: In,
+        cycles: u128,
+    ) -> Result<Out, IcError>
     where
         In: ArgumentEncoder + Send,
         Out: CandidType + DeserializeOwned,
@@ -76,7 +95,12 @@ impl Runtime for LocalNetRuntime {
         self.call(id, method, args, false)
     }
 
-    async fn query_call<In, Out>(&self, id: Principal, method: &str, args: In) -> Result<Out, IcError>
+    async fn query_call<In, Out>(
+        &self,
+        id: Principal,
+        method: &str,
+        args: In,
+    ) -> Result<Out, IcError>
     where
         In: ArgumentEncoder + Send,
         Out: CandidType + DeserializeOwned,

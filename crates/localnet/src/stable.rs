@@ -51,7 +51,10 @@ impl StableMemory {
 
     /// Starts recording changes so that `rollback` can undo them.
     pub fn begin(&mut self) {
-        self.undo = Some(UndoLog { size_pages: self.size_pages, originals: BTreeMap::new() });
+        self.undo = Some(UndoLog {
+            size_pages: self.size_pages,
+            originals: BTreeMap::new(),
+        });
     }
 
     /// Keeps the changes made since `begin`.
@@ -86,7 +89,11 @@ impl StableMemory {
     fn check(&self, offset: u64, size: u64) -> Result<(), OutOfBounds> {
         match offset.checked_add(size) {
             Some(end) if end <= self.size_bytes() => Ok(()),
-            _ => Err(OutOfBounds { offset, size, memory_size: self.size_bytes() }),
+            _ => Err(OutOfBounds {
+                offset,
+                size,
+                memory_size: self.size_bytes(),
+            }),
         }
     }
 
@@ -140,7 +147,8 @@ impl StableMemory {
     /// The whole memory as bytes (for tests and snapshots; allocates its full size).
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = vec![0u8; self.size_bytes() as usize];
-        self.read(0, &mut out).expect("reading the whole memory is in bounds");
+        self.read(0, &mut out)
+            .expect("reading the whole memory is in bounds");
         out
     }
 }

@@ -82,8 +82,14 @@ impl ApiType {
 
     /// I G U Ry Rt T: entry points whose state changes persist.
     fn can_change_state(self) -> bool {
-        matches!(self, ApiType::Init | ApiType::PreUpgrade | ApiType::PostUpgrade | ApiType::Update | ApiType::SystemTask)
-            || self.is_callback()
+        matches!(
+            self,
+            ApiType::Init
+                | ApiType::PreUpgrade
+                | ApiType::PostUpgrade
+                | ApiType::Update
+                | ApiType::SystemTask
+        ) || self.is_callback()
     }
 
     /// U RQ Ry Rt.
@@ -99,7 +105,11 @@ impl ApiType {
     /// The spec's maximum response size: 3 MiB for non-replicated queries,
     /// 2 MiB when the response goes through consensus.
     pub fn max_reply_size(self) -> usize {
-        if self == ApiType::NonReplicatedQuery { 3 * 1024 * 1024 } else { MAX_REPLY_SIZE }
+        if self == ApiType::NonReplicatedQuery {
+            3 * 1024 * 1024
+        } else {
+            MAX_REPLY_SIZE
+        }
     }
 
     pub fn is_replicated(self) -> bool {
@@ -189,7 +199,12 @@ pub struct MessageCtx {
 
 impl MessageCtx {
     /// A context with neutral values; the executor fills in what the entry point needs.
-    pub fn new(api: ApiType, canister_id: Principal, costs: Arc<CostSchedule>, root_key_der: Arc<Vec<u8>>) -> Self {
+    pub fn new(
+        api: ApiType,
+        canister_id: Principal,
+        costs: Arc<CostSchedule>,
+        root_key_der: Arc<Vec<u8>>,
+    ) -> Self {
         MessageCtx {
             api,
             canister_id,
@@ -249,7 +264,10 @@ pub struct HostTrap {
 type HostResult<T> = wasmtime::Result<T>;
 
 fn trap<T>(code: ErrorCode, message: impl Into<String>) -> HostResult<T> {
-    Err(wasmtime::Error::new(HostTrap { code, message: message.into() }))
+    Err(wasmtime::Error::new(HostTrap {
+        code,
+        message: message.into(),
+    }))
 }
 
 fn violation<T>(message: impl Into<String>) -> HostResult<T> {
@@ -270,7 +288,10 @@ fn charge(caller: &mut Caller<'_, StoreData>, extra: u64) -> HostResult<()> {
     let fuel = caller.get_fuel()?;
     if fuel < cost {
         caller.set_fuel(0)?;
-        return trap(ErrorCode::CanisterInstructionLimitExceeded, "instruction limit exceeded in a system call");
+        return trap(
+            ErrorCode::CanisterInstructionLimitExceeded,
+            "instruction limit exceeded in a system call",
+        );
     }
     caller.set_fuel(fuel - cost)?;
     Ok(())
@@ -286,7 +307,9 @@ fn memory(caller: &Caller<'_, StoreData>) -> HostResult<Memory> {
 fn range(start: u64, size: u64, len: usize, what: &str) -> HostResult<std::ops::Range<usize>> {
     match start.checked_add(size) {
         Some(end) if end <= len as u64 => Ok(start as usize..end as usize),
-        _ => violation(format!("{what}: range {start}+{size} is out of bounds (length {len})")),
+        _ => violation(format!(
+            "{what}: range {start}+{size} is out of bounds (length {len})"
+        )),
     }
 }
 
@@ -320,7 +343,12 @@ fn copy_out(
 fn write_memory(caller: &mut Caller<'_, StoreData>, dst: u64, bytes: &[u8]) -> HostResult<()> {
     let mem = memory(caller)?;
     let data = mem.data_mut(&mut *caller);
-    let to = range(dst, bytes.len() as u64, data.len(), "writing to Wasm memory")?;
+    let to = range(
+        dst,
+        bytes.len() as u64,
+        data.len(),
+        "writing to Wasm memory",
+    )?;
     data[to].copy_from_slice(bytes);
     Ok(())
 }
@@ -344,23 +372,77 @@ fn ctx_mut<'a>(caller: &'a mut Caller<'_, StoreData>) -> &'a mut MessageCtx {
 /// Every `ic0` function localnet provides; a module importing anything else is
 /// refused at install time.
 pub const SYSTEM_API_NAMES: &[&str] = &[
-    "msg_arg_data_size", "msg_arg_data_copy", "msg_caller_size", "msg_caller_copy",
-    "msg_caller_info_data_size", "msg_caller_info_data_copy", "msg_caller_info_signer_size",
-    "msg_caller_info_signer_copy", "msg_reject_code", "msg_reject_msg_size", "msg_reject_msg_copy",
-    "msg_deadline", "msg_reply_data_append", "msg_reply", "msg_reject", "msg_cycles_available128",
-    "msg_cycles_refunded128", "msg_cycles_accept128", "cycles_burn128", "canister_self_size",
-    "canister_self_copy", "canister_cycle_balance128", "canister_liquid_cycle_balance128",
-    "canister_status", "canister_version", "subnet_self_size", "subnet_self_copy",
-    "subnet_self_node_count", "msg_method_name_size", "msg_method_name_copy", "accept_message",
-    "call_new", "call_on_cleanup", "call_data_append", "call_with_best_effort_response",
-    "call_cycles_add128", "call_perform", "stable64_size", "stable64_grow", "stable64_write",
-    "stable64_read", "stable_size", "stable_grow", "stable_write", "stable_read", "root_key_size",
-    "root_key_copy", "certified_data_set", "data_certificate_present", "data_certificate_size",
-    "data_certificate_copy", "time", "global_timer_set", "performance_counter", "is_controller",
-    "in_replicated_execution", "cost_call", "cost_create_canister", "cost_http_request",
-    "cost_http_request_v2", "cost_sign_with_ecdsa", "cost_sign_with_schnorr",
-    "cost_vetkd_derive_key", "env_var_count", "env_var_name_size", "env_var_name_copy",
-    "env_var_name_exists", "env_var_value_size", "env_var_value_copy", "debug_print", "trap",
+    "msg_arg_data_size",
+    "msg_arg_data_copy",
+    "msg_caller_size",
+    "msg_caller_copy",
+    "msg_caller_info_data_size",
+    "msg_caller_info_data_copy",
+    "msg_caller_info_signer_size",
+    "msg_caller_info_signer_copy",
+    "msg_reject_code",
+    "msg_reject_msg_size",
+    "msg_reject_msg_copy",
+    "msg_deadline",
+    "msg_reply_data_append",
+    "msg_reply",
+    "msg_reject",
+    "msg_cycles_available128",
+    "msg_cycles_refunded128",
+    "msg_cycles_accept128",
+    "cycles_burn128",
+    "canister_self_size",
+    "canister_self_copy",
+    "canister_cycle_balance128",
+    "canister_liquid_cycle_balance128",
+    "canister_status",
+    "canister_version",
+    "subnet_self_size",
+    "subnet_self_copy",
+    "subnet_self_node_count",
+    "msg_method_name_size",
+    "msg_method_name_copy",
+    "accept_message",
+    "call_new",
+    "call_on_cleanup",
+    "call_data_append",
+    "call_with_best_effort_response",
+    "call_cycles_add128",
+    "call_perform",
+    "stable64_size",
+    "stable64_grow",
+    "stable64_write",
+    "stable64_read",
+    "stable_size",
+    "stable_grow",
+    "stable_write",
+    "stable_read",
+    "root_key_size",
+    "root_key_copy",
+    "certified_data_set",
+    "data_certificate_present",
+    "data_certificate_size",
+    "data_certificate_copy",
+    "time",
+    "global_timer_set",
+    "performance_counter",
+    "is_controller",
+    "in_replicated_execution",
+    "cost_call",
+    "cost_create_canister",
+    "cost_http_request",
+    "cost_http_request_v2",
+    "cost_sign_with_ecdsa",
+    "cost_sign_with_schnorr",
+    "cost_vetkd_derive_key",
+    "env_var_count",
+    "env_var_name_size",
+    "env_var_name_copy",
+    "env_var_name_exists",
+    "env_var_value_size",
+    "env_var_value_copy",
+    "debug_print",
+    "trap",
 ];
 
 /// Builds the linker with every system function.
@@ -387,10 +469,18 @@ fn add_message_functions(l: &mut L) -> wasmtime::Result<()> {
     // Caller info (canister-signature metadata) is empty for every localnet caller.
     add_blob(l, "msg_caller_info_data", always, |_| &[])?;
     add_blob(l, "msg_caller_info_signer", always, |_| &[])?;
-    add_blob(l, "msg_reject_msg", |x| x.api == ApiType::RejectCallback, |x| {
-        x.reject.as_ref().map_or(&[][..], |(_, m)| m.as_bytes())
-    })?;
-    add_blob(l, "msg_method_name", |x| x.api == ApiType::InspectMessage, |x| x.method_name.as_bytes())?;
+    add_blob(
+        l,
+        "msg_reject_msg",
+        |x| x.api == ApiType::RejectCallback,
+        |x| x.reject.as_ref().map_or(&[][..], |(_, m)| m.as_bytes()),
+    )?;
+    add_blob(
+        l,
+        "msg_method_name",
+        |x| x.api == ApiType::InspectMessage,
+        |x| x.method_name.as_bytes(),
+    )?;
     l.func_wrap("ic0", "msg_reject_code", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
         match (ctx(&c).api, &ctx(&c).reject) {
@@ -467,12 +557,22 @@ fn add_blob(
         }
         Ok(source(ctx(&c)).len() as i32)
     })?;
-    l.func_wrap("ic0", copy_name, move |mut c: C, dst: i32, off: i32, size: i32| {
-        if !allowed(ctx(&c)) {
-            return not_allowed(&c, copy_name);
-        }
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, source)
-    })?;
+    l.func_wrap(
+        "ic0",
+        copy_name,
+        move |mut c: C, dst: i32, off: i32, size: i32| {
+            if !allowed(ctx(&c)) {
+                return not_allowed(&c, copy_name);
+            }
+            copy_out(
+                &mut c,
+                dst as u32 as u64,
+                off as u32 as u64,
+                size as u32 as u64,
+                source,
+            )
+        },
+    )?;
     Ok(())
 }
 
@@ -483,7 +583,10 @@ fn always(_: &MessageCtx) -> bool {
 /// I U RQ NRQ Ry F: entry points that have an argument (a reject callback,
 /// cleanup, pre_upgrade and system tasks do not).
 fn has_argument(x: &MessageCtx) -> bool {
-    !matches!(x.api, ApiType::RejectCallback | ApiType::Cleanup | ApiType::PreUpgrade | ApiType::SystemTask)
+    !matches!(
+        x.api,
+        ApiType::RejectCallback | ApiType::Cleanup | ApiType::PreUpgrade | ApiType::SystemTask
+    )
 }
 
 fn check_can_respond(c: &C, function: &str) -> HostResult<()> {
@@ -514,29 +617,37 @@ fn add_cycles_functions(l: &mut L) -> wasmtime::Result<()> {
         let refunded = ctx(&c).cycles_refunded;
         write_u128(&mut c, dst as u32, refunded)
     })?;
-    l.func_wrap("ic0", "msg_cycles_accept128", |mut c: C, high: i64, low: i64, dst: i32| {
-        charge(&mut c, 0)?;
-        if !ctx(&c).api.can_accept_cycles() {
-            return not_allowed(&c, "msg_cycles_accept128");
-        }
-        let x = ctx_mut(&mut c);
-        let amount = u128_of(high, low).min(x.cycles_available);
-        x.cycles_available -= amount;
-        x.cycles_accepted += amount;
-        x.balance += amount;
-        write_u128(&mut c, dst as u32, amount)
-    })?;
-    l.func_wrap("ic0", "cycles_burn128", |mut c: C, high: i64, low: i64, dst: i32| {
-        charge(&mut c, 0)?;
-        if !ctx(&c).api.can_burn_cycles() {
-            return not_allowed(&c, "cycles_burn128");
-        }
-        let x = ctx_mut(&mut c);
-        let amount = u128_of(high, low).min(x.balance);
-        x.balance -= amount;
-        x.cycles_burned += amount;
-        write_u128(&mut c, dst as u32, amount)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "msg_cycles_accept128",
+        |mut c: C, high: i64, low: i64, dst: i32| {
+            charge(&mut c, 0)?;
+            if !ctx(&c).api.can_accept_cycles() {
+                return not_allowed(&c, "msg_cycles_accept128");
+            }
+            let x = ctx_mut(&mut c);
+            let amount = u128_of(high, low).min(x.cycles_available);
+            x.cycles_available -= amount;
+            x.cycles_accepted += amount;
+            x.balance += amount;
+            write_u128(&mut c, dst as u32, amount)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cycles_burn128",
+        |mut c: C, high: i64, low: i64, dst: i32| {
+            charge(&mut c, 0)?;
+            if !ctx(&c).api.can_burn_cycles() {
+                return not_allowed(&c, "cycles_burn128");
+            }
+            let x = ctx_mut(&mut c);
+            let amount = u128_of(high, low).min(x.balance);
+            x.balance -= amount;
+            x.cycles_burned += amount;
+            write_u128(&mut c, dst as u32, amount)
+        },
+    )?;
     l.func_wrap("ic0", "canister_cycle_balance128", |mut c: C, dst: i32| {
         charge(&mut c, 0)?;
         let balance = ctx(&c).balance;
@@ -544,11 +655,15 @@ fn add_cycles_functions(l: &mut L) -> wasmtime::Result<()> {
     })?;
     // localnet reserves no cycles (no freezing threshold or reservations), so
     // the liquid balance is the whole balance.
-    l.func_wrap("ic0", "canister_liquid_cycle_balance128", |mut c: C, dst: i32| {
-        charge(&mut c, 0)?;
-        let balance = ctx(&c).balance;
-        write_u128(&mut c, dst as u32, balance)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "canister_liquid_cycle_balance128",
+        |mut c: C, dst: i32| {
+            charge(&mut c, 0)?;
+            let balance = ctx(&c).balance;
+            write_u128(&mut c, dst as u32, balance)
+        },
+    )?;
     Ok(())
 }
 
@@ -564,42 +679,64 @@ fn add_canister_functions(l: &mut L) -> wasmtime::Result<()> {
         charge(&mut c, 0)?;
         Ok(ctx(&c).version as i64)
     })?;
-    l.func_wrap("ic0", "subnet_self_node_count", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(ctx(&c).costs.nodes as i32)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "subnet_self_node_count",
+        |mut c: C| -> HostResult<i32> {
+            charge(&mut c, 0)?;
+            Ok(ctx(&c).costs.nodes as i32)
+        },
+    )?;
     l.func_wrap("ic0", "time", |mut c: C| -> HostResult<i64> {
         charge(&mut c, 0)?;
         Ok(ctx(&c).time as i64)
     })?;
-    l.func_wrap("ic0", "global_timer_set", |mut c: C, timestamp: i64| -> HostResult<i64> {
-        charge(&mut c, 0)?;
-        // I G U Ry Rt C T: cleanup may re-arm the timer too.
-        if !ctx(&c).api.can_change_state() && ctx(&c).api != ApiType::Cleanup {
-            return not_allowed(&c, "global_timer_set");
-        }
-        let x = ctx_mut(&mut c);
-        Ok(std::mem::replace(&mut x.global_timer, timestamp as u64) as i64)
-    })?;
-    l.func_wrap("ic0", "performance_counter", |mut c: C, counter: i32| -> HostResult<i64> {
-        charge(&mut c, 0)?;
-        let used = ctx(&c).instruction_limit - c.get_fuel()?;
-        match counter {
-            0 => Ok(used as i64),
-            1 => Ok((ctx(&c).call_context_instructions + used) as i64),
-            other => violation(format!("ic0.performance_counter: unknown counter type {other}")),
-        }
-    })?;
-    l.func_wrap("ic0", "is_controller", |mut c: C, src: i32, size: i32| -> HostResult<i32> {
-        let bytes = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
-        let principal = Principal::try_from_slice(&bytes)
-            .or_else(|e| violation(format!("ic0.is_controller: invalid principal: {e}")))?;
-        Ok(ctx(&c).controllers.contains(&principal) as i32)
-    })?;
-    l.func_wrap("ic0", "in_replicated_execution", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(ctx(&c).api.is_replicated() as i32)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "global_timer_set",
+        |mut c: C, timestamp: i64| -> HostResult<i64> {
+            charge(&mut c, 0)?;
+            // I G U Ry Rt C T: cleanup may re-arm the timer too.
+            if !ctx(&c).api.can_change_state() && ctx(&c).api != ApiType::Cleanup {
+                return not_allowed(&c, "global_timer_set");
+            }
+            let x = ctx_mut(&mut c);
+            Ok(std::mem::replace(&mut x.global_timer, timestamp as u64) as i64)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "performance_counter",
+        |mut c: C, counter: i32| -> HostResult<i64> {
+            charge(&mut c, 0)?;
+            let used = ctx(&c).instruction_limit - c.get_fuel()?;
+            match counter {
+                0 => Ok(used as i64),
+                1 => Ok((ctx(&c).call_context_instructions + used) as i64),
+                other => violation(format!(
+                    "ic0.performance_counter: unknown counter type {other}"
+                )),
+            }
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "is_controller",
+        |mut c: C, src: i32, size: i32| -> HostResult<i32> {
+            let bytes = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
+            let principal = Principal::try_from_slice(&bytes)
+                .or_else(|e| violation(format!("ic0.is_controller: invalid principal: {e}")))?;
+            Ok(ctx(&c).controllers.contains(&principal) as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "in_replicated_execution",
+        |mut c: C| -> HostResult<i32> {
+            charge(&mut c, 0)?;
+            Ok(ctx(&c).api.is_replicated() as i32)
+        },
+    )?;
     Ok(())
 }
 
@@ -623,7 +760,8 @@ fn add_call_functions(l: &mut L) -> wasmtime::Result<()> {
             let callee = Principal::try_from_slice(&callee)
                 .or_else(|e| violation(format!("ic0.call_new: invalid callee: {e}")))?;
             let name = read_memory(&mut c, name_src as u32 as u64, name_size as u32 as u64)?;
-            let method = String::from_utf8(name).or_else(|_| violation("ic0.call_new: method name is not UTF-8"))?;
+            let method = String::from_utf8(name)
+                .or_else(|_| violation("ic0.call_new: method name is not UTF-8"))?;
             let x = ctx_mut(&mut c);
             // A call that was started but not performed is discarded, its cycles returned.
             if let Some(abandoned) = x.pending_call.take() {
@@ -634,8 +772,14 @@ fn add_call_functions(l: &mut L) -> wasmtime::Result<()> {
                 method,
                 payload: Vec::new(),
                 cycles: 0,
-                on_reply: WasmClosure { func: reply_fun as u32, env: reply_env as u32 },
-                on_reject: WasmClosure { func: reject_fun as u32, env: reject_env as u32 },
+                on_reply: WasmClosure {
+                    func: reply_fun as u32,
+                    env: reply_env as u32,
+                },
+                on_reject: WasmClosure {
+                    func: reject_fun as u32,
+                    env: reject_env as u32,
+                },
                 on_cleanup: None,
                 timeout_seconds: None,
             });
@@ -645,12 +789,17 @@ fn add_call_functions(l: &mut L) -> wasmtime::Result<()> {
     l.func_wrap("ic0", "call_on_cleanup", |mut c: C, fun: i32, env: i32| {
         charge(&mut c, 0)?;
         let Some(call) = ctx_mut(&mut c).pending_call.as_mut() else {
-            return violation("ic0.call_on_cleanup: there is no call being assembled (call_new first)");
+            return violation(
+                "ic0.call_on_cleanup: there is no call being assembled (call_new first)",
+            );
         };
         if call.on_cleanup.is_some() {
             return violation("ic0.call_on_cleanup: the cleanup callback was already set");
         }
-        call.on_cleanup = Some(WasmClosure { func: fun as u32, env: env as u32 });
+        call.on_cleanup = Some(WasmClosure {
+            func: fun as u32,
+            env: env as u32,
+        });
         Ok(())
     })?;
     l.func_wrap("ic0", "call_data_append", |mut c: C, src: i32, size: i32| {
@@ -667,42 +816,61 @@ fn add_call_functions(l: &mut L) -> wasmtime::Result<()> {
         call.payload.extend_from_slice(&bytes);
         Ok(())
     })?;
-    l.func_wrap("ic0", "call_with_best_effort_response", |mut c: C, timeout: i32| {
-        charge(&mut c, 0)?;
-        let Some(call) = ctx_mut(&mut c).pending_call.as_mut() else {
-            return violation("ic0.call_with_best_effort_response: there is no call being assembled");
-        };
-        if call.timeout_seconds.is_some() {
-            return violation("ic0.call_with_best_effort_response: the timeout was already set");
-        }
-        // The spec bounds the timeout to MAX_CALL_TIMEOUT (300 s).
-        call.timeout_seconds = Some((timeout as u32).min(300));
-        Ok(())
-    })?;
-    l.func_wrap("ic0", "call_cycles_add128", |mut c: C, high: i64, low: i64| {
-        charge(&mut c, 0)?;
-        let amount = u128_of(high, low);
-        let x = ctx_mut(&mut c);
-        if x.pending_call.is_none() {
-            return violation("ic0.call_cycles_add128: there is no call being assembled");
-        }
-        if x.balance < amount {
-            return trap(
-                ErrorCode::CanisterOutOfCycles,
-                format!("ic0.call_cycles_add128: insufficient cycles balance: {} < {amount}", x.balance),
-            );
-        }
-        x.balance -= amount;
-        x.pending_call.as_mut().expect("checked above").cycles += amount;
-        Ok(())
-    })?;
+    l.func_wrap(
+        "ic0",
+        "call_with_best_effort_response",
+        |mut c: C, timeout: i32| {
+            charge(&mut c, 0)?;
+            let Some(call) = ctx_mut(&mut c).pending_call.as_mut() else {
+                return violation(
+                    "ic0.call_with_best_effort_response: there is no call being assembled",
+                );
+            };
+            if call.timeout_seconds.is_some() {
+                return violation(
+                    "ic0.call_with_best_effort_response: the timeout was already set",
+                );
+            }
+            // The spec bounds the timeout to MAX_CALL_TIMEOUT (300 s).
+            call.timeout_seconds = Some((timeout as u32).min(300));
+            Ok(())
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "call_cycles_add128",
+        |mut c: C, high: i64, low: i64| {
+            charge(&mut c, 0)?;
+            let amount = u128_of(high, low);
+            let x = ctx_mut(&mut c);
+            if x.pending_call.is_none() {
+                return violation("ic0.call_cycles_add128: there is no call being assembled");
+            }
+            if x.balance < amount {
+                return trap(
+                    ErrorCode::CanisterOutOfCycles,
+                    format!(
+                        "ic0.call_cycles_add128: insufficient cycles balance: {} < {amount}",
+                        x.balance
+                    ),
+                );
+            }
+            x.balance -= amount;
+            x.pending_call.as_mut().expect("checked above").cycles += amount;
+            Ok(())
+        },
+    )?;
     l.func_wrap("ic0", "call_perform", |mut c: C| -> HostResult<i32> {
         charge(&mut c, CALL_PERFORM_OVERHEAD)?;
         let x = ctx_mut(&mut c);
         let Some(call) = x.pending_call.take() else {
-            return violation("ic0.call_perform: there is no call being assembled (call_new first)");
+            return violation(
+                "ic0.call_perform: there is no call being assembled (call_new first)",
+            );
         };
-        let fee = x.costs.call(call.method.len() as u64, call.payload.len() as u64);
+        let fee = x
+            .costs
+            .call(call.method.len() as u64, call.payload.len() as u64);
         if x.balance < fee {
             // The call is not made; its cycles go back to the balance and the
             // canister learns of it through a non-zero return (SYS_TRANSIENT).
@@ -721,38 +889,81 @@ fn add_stable_functions(l: &mut L) -> wasmtime::Result<()> {
         charge(&mut c, 0)?;
         Ok(ctx(&c).stable.size_pages() as i64)
     })?;
-    l.func_wrap("ic0", "stable64_grow", |mut c: C, pages: i64| -> HostResult<i64> {
-        charge(&mut c, 0)?;
-        Ok(ctx_mut(&mut c).stable.grow(pages as u64, MAX_STABLE_PAGES).map_or(-1, |old| old as i64))
-    })?;
-    l.func_wrap("ic0", "stable64_write", |mut c: C, offset: i64, src: i64, size: i64| {
-        stable_write(&mut c, offset as u64, src as u64, size as u64)
-    })?;
-    l.func_wrap("ic0", "stable64_read", |mut c: C, dst: i64, offset: i64, size: i64| {
-        stable_read(&mut c, dst as u64, offset as u64, size as u64)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "stable64_grow",
+        |mut c: C, pages: i64| -> HostResult<i64> {
+            charge(&mut c, 0)?;
+            Ok(ctx_mut(&mut c)
+                .stable
+                .grow(pages as u64, MAX_STABLE_PAGES)
+                .map_or(-1, |old| old as i64))
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "stable64_write",
+        |mut c: C, offset: i64, src: i64, size: i64| {
+            stable_write(&mut c, offset as u64, src as u64, size as u64)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "stable64_read",
+        |mut c: C, dst: i64, offset: i64, size: i64| {
+            stable_read(&mut c, dst as u64, offset as u64, size as u64)
+        },
+    )?;
     l.func_wrap("ic0", "stable_size", |mut c: C| -> HostResult<i32> {
         charge(&mut c, 0)?;
         let pages = ctx(&c).stable.size_pages();
         if pages > MAX_STABLE32_PAGES {
-            return violation("ic0.stable_size: stable memory is larger than 4 GiB; use the 64-bit API");
+            return violation(
+                "ic0.stable_size: stable memory is larger than 4 GiB; use the 64-bit API",
+            );
         }
         Ok(pages as i32)
     })?;
-    l.func_wrap("ic0", "stable_grow", |mut c: C, pages: i32| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        if ctx(&c).stable.size_pages() > MAX_STABLE32_PAGES {
-            return violation("ic0.stable_grow: stable memory is larger than 4 GiB; use the 64-bit API");
-        }
-        let grown = ctx_mut(&mut c).stable.grow(pages as u32 as u64, MAX_STABLE32_PAGES);
-        Ok(grown.map_or(-1, |old| old as i32))
-    })?;
-    l.func_wrap("ic0", "stable_write", |mut c: C, offset: i32, src: i32, size: i32| {
-        stable_write(&mut c, offset as u32 as u64, src as u32 as u64, size as u32 as u64)
-    })?;
-    l.func_wrap("ic0", "stable_read", |mut c: C, dst: i32, offset: i32, size: i32| {
-        stable_read(&mut c, dst as u32 as u64, offset as u32 as u64, size as u32 as u64)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "stable_grow",
+        |mut c: C, pages: i32| -> HostResult<i32> {
+            charge(&mut c, 0)?;
+            if ctx(&c).stable.size_pages() > MAX_STABLE32_PAGES {
+                return violation(
+                    "ic0.stable_grow: stable memory is larger than 4 GiB; use the 64-bit API",
+                );
+            }
+            let grown = ctx_mut(&mut c)
+                .stable
+                .grow(pages as u32 as u64, MAX_STABLE32_PAGES);
+            Ok(grown.map_or(-1, |old| old as i32))
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "stable_write",
+        |mut c: C, offset: i32, src: i32, size: i32| {
+            stable_write(
+                &mut c,
+                offset as u32 as u64,
+                src as u32 as u64,
+                size as u32 as u64,
+            )
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "stable_read",
+        |mut c: C, dst: i32, offset: i32, size: i32| {
+            stable_read(
+                &mut c,
+                dst as u32 as u64,
+                offset as u32 as u64,
+                size as u32 as u64,
+            )
+        },
+    )?;
     Ok(())
 }
 
@@ -760,7 +971,12 @@ fn stable_write(c: &mut C, offset: u64, src: u64, size: u64) -> HostResult<()> {
     charge(c, size)?;
     let mem = memory(c)?;
     let (data, store) = mem.data_and_store_mut(&mut *c);
-    let from = range(src, size, data.len(), "ic0.stable64_write: reading Wasm memory")?;
+    let from = range(
+        src,
+        size,
+        data.len(),
+        "ic0.stable64_write: reading Wasm memory",
+    )?;
     match store.ctx.stable.write(offset, &data[from]) {
         Ok(()) => Ok(()),
         Err(e) => violation(format!("ic0.stable64_write: {e}")),
@@ -771,7 +987,12 @@ fn stable_read(c: &mut C, dst: u64, offset: u64, size: u64) -> HostResult<()> {
     charge(c, size)?;
     let mem = memory(c)?;
     let (data, store) = mem.data_and_store_mut(&mut *c);
-    let to = range(dst, size, data.len(), "ic0.stable64_read: writing Wasm memory")?;
+    let to = range(
+        dst,
+        size,
+        data.len(),
+        "ic0.stable64_read: writing Wasm memory",
+    )?;
     match store.ctx.stable.read(offset, &mut data[to]) {
         Ok(()) => Ok(()),
         Err(e) => violation(format!("ic0.stable64_read: {e}")),
@@ -779,36 +1000,63 @@ fn stable_read(c: &mut C, dst: u64, offset: u64, size: u64) -> HostResult<()> {
 }
 
 fn add_certification_functions(l: &mut L) -> wasmtime::Result<()> {
-    l.func_wrap("ic0", "certified_data_set", |mut c: C, src: i32, size: i32| {
-        if !ctx(&c).api.can_change_state() {
-            return not_allowed(&c, "certified_data_set");
-        }
-        if size as u32 as usize > MAX_CERTIFIED_DATA {
-            return violation(format!("ic0.certified_data_set: certified data is at most {MAX_CERTIFIED_DATA} bytes"));
-        }
-        let bytes = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
-        ctx_mut(&mut c).certified_data = Some(bytes);
-        Ok(())
-    })?;
-    l.func_wrap("ic0", "data_certificate_present", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        Ok(ctx(&c).certificate.is_some() as i32)
-    })?;
-    l.func_wrap("ic0", "data_certificate_size", |mut c: C| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        match certificate(&mut c) {
-            Some(cert) => Ok(cert.len() as i32),
-            None => not_allowed(&c, "data_certificate_size"),
-        }
-    })?;
-    l.func_wrap("ic0", "data_certificate_copy", |mut c: C, dst: i32, off: i32, size: i32| {
-        if certificate(&mut c).is_none() {
-            return not_allowed(&c, "data_certificate_copy");
-        }
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| {
-            x.certificate.as_ref().and_then(|s| s.cached.as_deref()).unwrap_or(&[])
-        })
-    })?;
+    l.func_wrap(
+        "ic0",
+        "certified_data_set",
+        |mut c: C, src: i32, size: i32| {
+            if !ctx(&c).api.can_change_state() {
+                return not_allowed(&c, "certified_data_set");
+            }
+            if size as u32 as usize > MAX_CERTIFIED_DATA {
+                return violation(format!(
+                    "ic0.certified_data_set: certified data is at most {MAX_CERTIFIED_DATA} bytes"
+                ));
+            }
+            let bytes = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
+            ctx_mut(&mut c).certified_data = Some(bytes);
+            Ok(())
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "data_certificate_present",
+        |mut c: C| -> HostResult<i32> {
+            charge(&mut c, 0)?;
+            Ok(ctx(&c).certificate.is_some() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "data_certificate_size",
+        |mut c: C| -> HostResult<i32> {
+            charge(&mut c, 0)?;
+            match certificate(&mut c) {
+                Some(cert) => Ok(cert.len() as i32),
+                None => not_allowed(&c, "data_certificate_size"),
+            }
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "data_certificate_copy",
+        |mut c: C, dst: i32, off: i32, size: i32| {
+            if certificate(&mut c).is_none() {
+                return not_allowed(&c, "data_certificate_copy");
+            }
+            copy_out(
+                &mut c,
+                dst as u32 as u64,
+                off as u32 as u64,
+                size as u32 as u64,
+                |x| {
+                    x.certificate
+                        .as_ref()
+                        .and_then(|s| s.cached.as_deref())
+                        .unwrap_or(&[])
+                },
+            )
+        },
+    )?;
     Ok(())
 }
 
@@ -822,38 +1070,70 @@ fn certificate<'a>(c: &'a mut C) -> Option<&'a [u8]> {
 }
 
 fn add_cost_functions(l: &mut L) -> wasmtime::Result<()> {
-    l.func_wrap("ic0", "cost_call", |mut c: C, method_size: i64, payload_size: i64, dst: i32| {
-        charge(&mut c, 0)?;
-        let cost = ctx(&c).costs.call(method_size as u64, payload_size as u64);
-        write_u128(&mut c, dst as u32, cost)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "cost_call",
+        |mut c: C, method_size: i64, payload_size: i64, dst: i32| {
+            charge(&mut c, 0)?;
+            let cost = ctx(&c).costs.call(method_size as u64, payload_size as u64);
+            write_u128(&mut c, dst as u32, cost)
+        },
+    )?;
     l.func_wrap("ic0", "cost_create_canister", |mut c: C, dst: i32| {
         charge(&mut c, 0)?;
         let cost = ctx(&c).costs.create_canister();
         write_u128(&mut c, dst as u32, cost)
     })?;
-    l.func_wrap("ic0", "cost_http_request", |mut c: C, request_size: i64, max_res: i64, dst: i32| {
-        charge(&mut c, 0)?;
-        let cost = ctx(&c).costs.http_request(request_size as u64, max_res as u64);
-        write_u128(&mut c, dst as u32, cost)
-    })?;
-    l.func_wrap("ic0", "cost_http_request_v2", |mut c: C, src: i32, size: i32, dst: i32| {
-        let params = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
-        let cost = ctx(&c)
-            .costs
-            .http_request_v2(&params)
-            .map_or_else(|| violation("ic0.cost_http_request_v2: malformed parameters"), Ok)?;
-        write_u128(&mut c, dst as u32, cost)
-    })?;
-    l.func_wrap("ic0", "cost_sign_with_ecdsa", |mut c: C, src: i32, size: i32, curve: i32, dst: i32| {
-        key_cost(&mut c, src, size, dst, |costs, key| costs.sign_with_ecdsa(key, curve as u32))
-    })?;
-    l.func_wrap("ic0", "cost_sign_with_schnorr", |mut c: C, src: i32, size: i32, alg: i32, dst: i32| {
-        key_cost(&mut c, src, size, dst, |costs, key| costs.sign_with_schnorr(key, alg as u32))
-    })?;
-    l.func_wrap("ic0", "cost_vetkd_derive_key", |mut c: C, src: i32, size: i32, curve: i32, dst: i32| {
-        key_cost(&mut c, src, size, dst, |costs, key| costs.vetkd_derive_key(key, curve as u32))
-    })?;
+    l.func_wrap(
+        "ic0",
+        "cost_http_request",
+        |mut c: C, request_size: i64, max_res: i64, dst: i32| {
+            charge(&mut c, 0)?;
+            let cost = ctx(&c)
+                .costs
+                .http_request(request_size as u64, max_res as u64);
+            write_u128(&mut c, dst as u32, cost)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cost_http_request_v2",
+        |mut c: C, src: i32, size: i32, dst: i32| {
+            let params = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
+            let cost = ctx(&c).costs.http_request_v2(&params).map_or_else(
+                || violation("ic0.cost_http_request_v2: malformed parameters"),
+                Ok,
+            )?;
+            write_u128(&mut c, dst as u32, cost)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cost_sign_with_ecdsa",
+        |mut c: C, src: i32, size: i32, curve: i32, dst: i32| {
+            key_cost(&mut c, src, size, dst, |costs, key| {
+                costs.sign_with_ecdsa(key, curve as u32)
+            })
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cost_sign_with_schnorr",
+        |mut c: C, src: i32, size: i32, alg: i32, dst: i32| {
+            key_cost(&mut c, src, size, dst, |costs, key| {
+                costs.sign_with_schnorr(key, alg as u32)
+            })
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cost_vetkd_derive_key",
+        |mut c: C, src: i32, size: i32, curve: i32, dst: i32| {
+            key_cost(&mut c, src, size, dst, |costs, key| {
+                costs.vetkd_derive_key(key, curve as u32)
+            })
+        },
+    )?;
     Ok(())
 }
 
@@ -867,7 +1147,9 @@ fn key_cost(
     cost: impl FnOnce(&CostSchedule, &str) -> Result<u128, u32>,
 ) -> HostResult<i32> {
     let name = read_memory(c, src as u32 as u64, size as u32 as u64)?;
-    let Ok(name) = String::from_utf8(name) else { return Ok(2) };
+    let Ok(name) = String::from_utf8(name) else {
+        return Ok(2);
+    };
     match cost(&ctx(c).costs, &name) {
         Ok(cycles) => {
             write_u128(c, dst as u32, cycles)?;
@@ -882,32 +1164,56 @@ fn add_env_var_functions(l: &mut L) -> wasmtime::Result<()> {
         charge(&mut c, 0)?;
         Ok(ctx(&c).env_vars.len() as i32)
     })?;
-    l.func_wrap("ic0", "env_var_name_size", |mut c: C, index: i32| -> HostResult<i32> {
-        charge(&mut c, 0)?;
-        match ctx(&c).env_vars.get(index as u32 as usize) {
-            Some((name, _)) => Ok(name.len() as i32),
-            None => violation(format!("ic0.env_var_name_size: index {index} out of bounds")),
-        }
-    })?;
-    l.func_wrap("ic0", "env_var_name_copy", |mut c: C, index: i32, dst: i32, off: i32, size: i32| {
-        if ctx(&c).env_vars.get(index as u32 as usize).is_none() {
-            return violation(format!("ic0.env_var_name_copy: index {index} out of bounds"));
-        }
-        copy_out(&mut c, dst as u32 as u64, off as u32 as u64, size as u32 as u64, |x| {
-            x.env_vars[index as u32 as usize].0.as_bytes()
-        })
-    })?;
-    l.func_wrap("ic0", "env_var_name_exists", |mut c: C, src: i32, size: i32| -> HostResult<i32> {
-        let name = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
-        Ok(ctx(&c).env_vars.iter().any(|(n, _)| n.as_bytes() == name) as i32)
-    })?;
-    l.func_wrap("ic0", "env_var_value_size", |mut c: C, src: i32, size: i32| -> HostResult<i32> {
-        let name = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
-        match env_var_index(ctx(&c), &name) {
-            Some(i) => Ok(ctx(&c).env_vars[i].1.len() as i32),
-            None => violation("ic0.env_var_value_size: no such environment variable"),
-        }
-    })?;
+    l.func_wrap(
+        "ic0",
+        "env_var_name_size",
+        |mut c: C, index: i32| -> HostResult<i32> {
+            charge(&mut c, 0)?;
+            match ctx(&c).env_vars.get(index as u32 as usize) {
+                Some((name, _)) => Ok(name.len() as i32),
+                None => violation(format!(
+                    "ic0.env_var_name_size: index {index} out of bounds"
+                )),
+            }
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_name_copy",
+        |mut c: C, index: i32, dst: i32, off: i32, size: i32| {
+            if ctx(&c).env_vars.get(index as u32 as usize).is_none() {
+                return violation(format!(
+                    "ic0.env_var_name_copy: index {index} out of bounds"
+                ));
+            }
+            copy_out(
+                &mut c,
+                dst as u32 as u64,
+                off as u32 as u64,
+                size as u32 as u64,
+                |x| x.env_vars[index as u32 as usize].0.as_bytes(),
+            )
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_name_exists",
+        |mut c: C, src: i32, size: i32| -> HostResult<i32> {
+            let name = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
+            Ok(ctx(&c).env_vars.iter().any(|(n, _)| n.as_bytes() == name) as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_value_size",
+        |mut c: C, src: i32, size: i32| -> HostResult<i32> {
+            let name = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
+            match env_var_index(ctx(&c), &name) {
+                Some(i) => Ok(ctx(&c).env_vars[i].1.len() as i32),
+                None => violation("ic0.env_var_value_size: no such environment variable"),
+            }
+        },
+    )?;
     l.func_wrap(
         "ic0",
         "env_var_value_copy",
@@ -916,7 +1222,13 @@ fn add_env_var_functions(l: &mut L) -> wasmtime::Result<()> {
             let Some(i) = env_var_index(ctx(&c), &name) else {
                 return violation("ic0.env_var_value_copy: no such environment variable");
             };
-            copy_out(&mut c, dst as u32 as u64, off as u32 as u64, len as u32 as u64, |x| x.env_vars[i].1.as_bytes())
+            copy_out(
+                &mut c,
+                dst as u32 as u64,
+                off as u32 as u64,
+                len as u32 as u64,
+                |x| x.env_vars[i].1.as_bytes(),
+            )
         },
     )?;
     Ok(())
@@ -934,12 +1246,19 @@ fn add_debug_functions(l: &mut L) -> wasmtime::Result<()> {
         ctx_mut(&mut c).debug_log.push(line);
         Ok(())
     })?;
-    l.func_wrap("ic0", "trap", |mut c: C, src: i32, size: i32| -> HostResult<()> {
-        let bytes = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
-        trap(
-            ErrorCode::CanisterCalledTrap,
-            format!("Canister called `ic0.trap` with message: '{}'", String::from_utf8_lossy(&bytes)),
-        )
-    })?;
+    l.func_wrap(
+        "ic0",
+        "trap",
+        |mut c: C, src: i32, size: i32| -> HostResult<()> {
+            let bytes = read_memory(&mut c, src as u32 as u64, size as u32 as u64)?;
+            trap(
+                ErrorCode::CanisterCalledTrap,
+                format!(
+                    "Canister called `ic0.trap` with message: '{}'",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            )
+        },
+    )?;
     Ok(())
 }

@@ -59,7 +59,11 @@ fn invalid(msg: impl Into<String>) -> InvalidWasm {
 }
 
 /// Decodes a possibly gzipped module, checks it and compiles it.
-pub fn prepare(engine: &Engine, linker: &Linker<StoreData>, bytes: &[u8]) -> Result<PreparedModule, InvalidWasm> {
+pub fn prepare(
+    engine: &Engine,
+    linker: &Linker<StoreData>,
+    bytes: &[u8],
+) -> Result<PreparedModule, InvalidWasm> {
     let wasm = decode(bytes)?;
     let module_hash: [u8; 32] = Sha256::digest(&wasm).into();
     let parsed = walrus::ModuleConfig::new()
@@ -71,10 +75,19 @@ pub fn prepare(engine: &Engine, linker: &Linker<StoreData>, bytes: &[u8]) -> Res
     let exports = collect_exports(&parsed)?;
     let (instrumented, globals, has_table) = instrument(parsed)?;
     let module = compile_cached(engine, &instrumented)?;
-    let instance_pre = linker
-        .instantiate_pre(&module)
-        .map_err(|e| invalid(format!("Wasm module cannot be linked against the system API: {e:#}")))?;
-    Ok(PreparedModule { instance_pre, module_hash, exports, globals, has_table, metadata })
+    let instance_pre = linker.instantiate_pre(&module).map_err(|e| {
+        invalid(format!(
+            "Wasm module cannot be linked against the system API: {e:#}"
+        ))
+    })?;
+    Ok(PreparedModule {
+        instance_pre,
+        module_hash,
+        exports,
+        globals,
+        has_table,
+        metadata,
+    })
 }
 
 /// The module's `icp:public` / `icp:private` custom sections. A name used twice
@@ -89,8 +102,13 @@ fn icp_metadata(wasm: &[u8]) -> Result<BTreeMap<String, (bool, Vec<u8>)>, Invali
         } else {
             continue;
         };
-        if sections.insert(name.to_string(), (public, data.to_vec())).is_some() {
-            return Err(invalid(format!("Invalid custom section: name {name} declared more than once")));
+        if sections
+            .insert(name.to_string(), (public, data.to_vec()))
+            .is_some()
+        {
+            return Err(invalid(format!(
+                "Invalid custom section: name {name} declared more than once"
+            )));
         }
     }
     Ok(sections)
@@ -101,7 +119,9 @@ fn custom_sections(wasm: &[u8]) -> Result<Vec<(&str, &[u8])>, InvalidWasm> {
     fn leb(bytes: &[u8], pos: &mut usize) -> Result<usize, InvalidWasm> {
         let mut value: u64 = 0;
         for shift in (0..35).step_by(7) {
-            let byte = *bytes.get(*pos).ok_or_else(|| invalid("Wasm module is truncated"))?;
+            let byte = *bytes
+                .get(*pos)
+                .ok_or_else(|| invalid("Wasm module is truncated"))?;
             *pos += 1;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
@@ -116,12 +136,19 @@ fn custom_sections(wasm: &[u8]) -> Result<Vec<(&str, &[u8])>, InvalidWasm> {
         let id = wasm[pos];
         pos += 1;
         let size = leb(wasm, &mut pos)?;
-        let end = pos.checked_add(size).filter(|&e| e <= wasm.len()).ok_or_else(|| invalid("Wasm module is truncated"))?;
+        let end = pos
+            .checked_add(size)
+            .filter(|&e| e <= wasm.len())
+            .ok_or_else(|| invalid("Wasm module is truncated"))?;
         if id == 0 {
             let mut p = pos;
             let name_len = leb(wasm, &mut p)?;
-            let name_end = p.checked_add(name_len).filter(|&e| e <= end).ok_or_else(|| invalid("Wasm custom section name is truncated"))?;
-            let name = std::str::from_utf8(&wasm[p..name_end]).map_err(|_| invalid("Wasm custom section name is not UTF-8"))?;
+            let name_end = p
+                .checked_add(name_len)
+                .filter(|&e| e <= end)
+                .ok_or_else(|| invalid("Wasm custom section name is truncated"))?;
+            let name = std::str::from_utf8(&wasm[p..name_end])
+                .map_err(|_| invalid("Wasm custom section name is not UTF-8"))?;
             sections.push((name, &wasm[name_end..end]));
         }
         pos = end;
@@ -136,7 +163,9 @@ fn decode(bytes: &[u8]) -> Result<Vec<u8>, InvalidWasm> {
         return Ok(bytes.to_vec());
     }
     if !bytes.starts_with(GZIP_MAGIC) {
-        return Err(invalid("Wasm module is neither a Wasm binary (\\0asm) nor gzip-compressed Wasm"));
+        return Err(invalid(
+            "Wasm module is neither a Wasm binary (\\0asm) nor gzip-compressed Wasm",
+        ));
     }
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
@@ -144,7 +173,9 @@ fn decode(bytes: &[u8]) -> Result<Vec<u8>, InvalidWasm> {
         .read_to_end(&mut out)
         .map_err(|e| invalid(format!("Failed to decompress the gzipped Wasm module: {e}")))?;
     if out.len() > MAX_WASM_SIZE {
-        return Err(invalid(format!("Decompressed Wasm module exceeds the limit of {MAX_WASM_SIZE} bytes")));
+        return Err(invalid(format!(
+            "Decompressed Wasm module exceeds the limit of {MAX_WASM_SIZE} bytes"
+        )));
     }
     if !out.starts_with(WASM_MAGIC) {
         return Err(invalid("Decompressed module is not a Wasm binary"));
@@ -177,7 +208,9 @@ fn collect_exports(module: &walrus::Module) -> Result<CanisterExports, InvalidWa
     let mut exports = CanisterExports::default();
     let mut methods = BTreeSet::new();
     for export in module.exports.iter() {
-        let walrus::ExportItem::Function(_) = export.item else { continue };
+        let walrus::ExportItem::Function(_) = export.item else {
+            continue;
+        };
         let name = export.name.as_str();
         let method = |prefix: &str| name.strip_prefix(prefix).map(str::to_string);
         if let Some(m) = method("canister_update ") {
@@ -227,8 +260,12 @@ fn instrument(mut module: walrus::Module) -> Result<(Vec<u8>, Vec<String>, bool)
     if module.memories.iter().count() > 1 {
         return Err(invalid("Wasm module defines more than one memory"));
     }
-    let mutable: Vec<walrus::GlobalId> =
-        module.globals.iter().filter(|g| g.mutable).map(|g| g.id()).collect();
+    let mutable: Vec<walrus::GlobalId> = module
+        .globals
+        .iter()
+        .filter(|g| g.mutable)
+        .map(|g| g.id())
+        .collect();
     let mut names = Vec::with_capacity(mutable.len());
     for (i, id) in mutable.into_iter().enumerate() {
         let name = format!("{GLOBAL_EXPORT_PREFIX}{i}");
@@ -237,10 +274,14 @@ fn instrument(mut module: walrus::Module) -> Result<(Vec<u8>, Vec<String>, bool)
     }
     let table = module.tables.iter().next().map(|t| t.id());
     if let Some(table) = table {
-        module.exports.add(TABLE_EXPORT, walrus::ExportItem::Table(table));
+        module
+            .exports
+            .add(TABLE_EXPORT, walrus::ExportItem::Table(table));
     }
     if let Some(memory) = module.memories.iter().next().map(|m| m.id()) {
-        module.exports.add(MEMORY_EXPORT, walrus::ExportItem::Memory(memory));
+        module
+            .exports
+            .add(MEMORY_EXPORT, walrus::ExportItem::Memory(memory));
     }
     Ok((module.emit_wasm(), names, table.is_some()))
 }
@@ -260,7 +301,8 @@ fn compile_cached(engine: &Engine, wasm: &[u8]) -> Result<Module, InvalidWasm> {
             }
         }
     }
-    let module = Module::new(engine, wasm).map_err(|e| invalid(format!("Wasm module failed to compile: {e:#}")))?;
+    let module = Module::new(engine, wasm)
+        .map_err(|e| invalid(format!("Wasm module failed to compile: {e:#}")))?;
     if let (Some(path), Ok(bytes)) = (path, module.serialize()) {
         // The cache is an optimisation: failing to write it is not an error.
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));

@@ -51,18 +51,39 @@ fn wasm(wat: &str) -> Vec<u8> {
 fn net_with(wasm_bytes: Vec<u8>) -> (LocalNet, Principal, Result<(), RejectResponse>) {
     let mut net = LocalNet::new();
     let canister = net.create_canister(controller());
-    let result = net.install_code(controller(), canister, InstallMode::Install, wasm_bytes, vec![]);
+    let result = net.install_code(
+        controller(),
+        canister,
+        InstallMode::Install,
+        wasm_bytes,
+        vec![],
+    );
     (net, canister, result)
 }
 
 fn state(net: &mut LocalNet, canister: Principal, method: &str) -> i64 {
-    let bytes = net.query_call(canister, controller(), method, candid::encode_args(()).unwrap()).unwrap();
-    candid::decode_one::<candid::Int>(&bytes).unwrap().0.try_into().unwrap()
+    let bytes = net
+        .query_call(
+            canister,
+            controller(),
+            method,
+            candid::encode_args(()).unwrap(),
+        )
+        .unwrap();
+    candid::decode_one::<candid::Int>(&bytes)
+        .unwrap()
+        .0
+        .try_into()
+        .unwrap()
 }
 
 fn invalid_wasm(result: Result<(), RejectResponse>) -> String {
     let reject = result.expect_err("the module must be refused");
-    assert_eq!(reject.error_code, ErrorCode::CanisterInvalidWasm, "{reject}");
+    assert_eq!(
+        reject.error_code,
+        ErrorCode::CanisterInvalidWasm,
+        "{reject}"
+    );
     assert_eq!(reject.reject_code, RejectCode::CanisterError, "{reject}");
     reject.reject_message
 }
@@ -73,7 +94,8 @@ fn gzipped_module_installs_and_runs() {
     gz.write_all(&wasm(COUNTER_WAT)).unwrap();
     let (mut net, canister, result) = net_with(gz.finish().unwrap());
     result.expect("a gzipped module installs");
-    net.update_call(canister, controller(), "bump", vec![]).unwrap();
+    net.update_call(canister, controller(), "bump", vec![])
+        .unwrap();
     assert_eq!(state(&mut net, canister, "state"), 2);
 }
 
@@ -83,7 +105,10 @@ fn unknown_system_import_is_refused_naming_it() {
     let (mut net, canister, result) = net_with(wasm(module));
     assert!(invalid_wasm(result).contains("ic0.no_such_call"));
     let status = net.canister_status(controller(), canister).unwrap();
-    assert_eq!(status.module_hash, None, "a refused module leaves the canister empty");
+    assert_eq!(
+        status.module_hash, None,
+        "a refused module leaves the canister empty"
+    );
 }
 
 #[test]
@@ -112,24 +137,47 @@ fn reserved_and_duplicate_exports_are_refused() {
 fn trap_rolls_back_memory_and_globals() {
     let (mut net, canister, result) = net_with(wasm(COUNTER_WAT));
     result.unwrap();
-    net.update_call(canister, controller(), "bump", vec![]).unwrap();
-    let reject = net.update_call(canister, controller(), "bump_then_trap", vec![]).unwrap_err();
+    net.update_call(canister, controller(), "bump", vec![])
+        .unwrap();
+    let reject = net
+        .update_call(canister, controller(), "bump_then_trap", vec![])
+        .unwrap_err();
     assert_eq!(reject.error_code, ErrorCode::CanisterCalledTrap);
-    assert_eq!(state(&mut net, canister, "state"), 2, "memory and the global are as before the trap");
+    assert_eq!(
+        state(&mut net, canister, "state"),
+        2,
+        "memory and the global are as before the trap"
+    );
 }
 
 #[test]
 fn trap_after_memory_grow_restores_the_memory_size() {
     let (mut net, canister, result) = net_with(wasm(COUNTER_WAT));
     result.unwrap();
-    net.update_call(canister, controller(), "bump", vec![]).unwrap();
-    let reject = net.update_call(canister, controller(), "grow_then_trap", vec![]).unwrap_err();
+    net.update_call(canister, controller(), "bump", vec![])
+        .unwrap();
+    let reject = net
+        .update_call(canister, controller(), "grow_then_trap", vec![])
+        .unwrap_err();
     assert_eq!(reject.error_code, ErrorCode::CanisterTrapped);
     assert!(reject.reject_message.contains("unreachable"), "{reject}");
-    assert_eq!(state(&mut net, canister, "pages"), 1, "memory.grow is rolled back");
-    assert_eq!(state(&mut net, canister, "state"), 2, "and so is the content");
-    net.update_call(canister, controller(), "bump", vec![]).unwrap();
-    assert_eq!(state(&mut net, canister, "state"), 4, "the restored instance keeps working");
+    assert_eq!(
+        state(&mut net, canister, "pages"),
+        1,
+        "memory.grow is rolled back"
+    );
+    assert_eq!(
+        state(&mut net, canister, "state"),
+        2,
+        "and so is the content"
+    );
+    net.update_call(canister, controller(), "bump", vec![])
+        .unwrap();
+    assert_eq!(
+        state(&mut net, canister, "state"),
+        4,
+        "the restored instance keeps working"
+    );
 }
 
 #[test]
@@ -139,7 +187,12 @@ fn trapping_init_leaves_the_canister_empty() {
     let (mut net, canister, result) = net_with(wasm(module));
     let reject = result.unwrap_err();
     assert_eq!(reject.error_code, ErrorCode::CanisterCalledTrap);
-    assert_eq!(net.canister_status(controller(), canister).unwrap().module_hash, None);
+    assert_eq!(
+        net.canister_status(controller(), canister)
+            .unwrap()
+            .module_hash,
+        None
+    );
 }
 
 #[test]
@@ -151,8 +204,14 @@ fn calls_from_a_query_are_a_contract_violation() {
                                                       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))))"#;
     let (mut net, canister, result) = net_with(wasm(module));
     result.unwrap();
-    let reject = net.query_call(canister, controller(), "q", vec![]).unwrap_err();
-    assert_eq!(reject.error_code, ErrorCode::CanisterContractViolation, "{reject}");
+    let reject = net
+        .query_call(canister, controller(), "q", vec![])
+        .unwrap_err();
+    assert_eq!(
+        reject.error_code,
+        ErrorCode::CanisterContractViolation,
+        "{reject}"
+    );
     assert!(reject.reject_message.contains("call_new"), "{reject}");
 }
 
@@ -160,12 +219,26 @@ fn calls_from_a_query_are_a_contract_violation() {
 fn a_canister_without_cycles_for_a_message_rejects_calls() {
     let mut net = LocalNet::new();
     let canister = net.create_canister_with_cycles(controller(), 1_000_000_000);
-    net.install_code(controller(), canister, InstallMode::Install, wasm(COUNTER_WAT), vec![]).unwrap();
-    let reject = net.update_call(canister, controller(), "bump", vec![]).unwrap_err();
-    assert_eq!(reject.error_code, ErrorCode::CanisterOutOfCycles, "{reject}");
+    net.install_code(
+        controller(),
+        canister,
+        InstallMode::Install,
+        wasm(COUNTER_WAT),
+        vec![],
+    )
+    .unwrap();
+    let reject = net
+        .update_call(canister, controller(), "bump", vec![])
+        .unwrap_err();
+    assert_eq!(
+        reject.error_code,
+        ErrorCode::CanisterOutOfCycles,
+        "{reject}"
+    );
     assert_eq!(reject.reject_code, RejectCode::SysTransient);
     net.add_cycles(canister, 100_000_000_000);
-    net.update_call(canister, controller(), "bump", vec![]).expect("topped up, it runs again");
+    net.update_call(canister, controller(), "bump", vec![])
+        .expect("topped up, it runs again");
 }
 
 #[test]
@@ -173,10 +246,15 @@ fn ingress_induction_is_paid_by_the_receiver() {
     let (mut net, canister, result) = net_with(wasm(COUNTER_WAT));
     result.unwrap();
     let before = net.cycle_balance(canister);
-    net.update_call(canister, controller(), "bump", vec![0; 1000]).unwrap();
+    net.update_call(canister, controller(), "bump", vec![0; 1000])
+        .unwrap();
     let paid = before - net.cycle_balance(canister);
-    let induction = localnet::localnet_services::cost::SubnetCosts::new(13).ingress_induction(4 + 1000);
-    let execution = localnet::localnet_services::cost::SubnetCosts::new(13)
-        .update_execution(net.last_message(canister, "update bump").unwrap().instructions);
+    let induction =
+        localnet::localnet_services::cost::SubnetCosts::new(13).ingress_induction(4 + 1000);
+    let execution = localnet::localnet_services::cost::SubnetCosts::new(13).update_execution(
+        net.last_message(canister, "update bump")
+            .unwrap()
+            .instructions,
+    );
     assert_eq!(paid, induction + execution);
 }

@@ -59,7 +59,9 @@ pub fn canister_wasm() -> Vec<u8> {
 }
 
 pub async fn start() -> Handle {
-    Server::start(Config::default()).await.expect("the server starts")
+    Server::start(Config::default())
+        .await
+        .expect("the server starts")
 }
 
 pub async fn agent(handle: &Handle, identity: impl Identity + 'static) -> Agent {
@@ -68,7 +70,10 @@ pub async fn agent(handle: &Handle, identity: impl Identity + 'static) -> Agent 
         .with_identity(identity)
         .build()
         .expect("an agent");
-    agent.fetch_root_key().await.expect("the status endpoint answers");
+    agent
+        .fetch_root_key()
+        .await
+        .expect("the status endpoint answers");
     agent
 }
 
@@ -76,7 +81,8 @@ pub async fn agent(handle: &Handle, identity: impl Identity + 'static) -> Agent 
 /// installs the test canister, all through the HTTP interface.
 pub async fn install(agent: &Agent) -> Principal {
     use ic_management_canister_types::{
-        CanisterIdRecord, CanisterInstallMode, InstallCodeArgs, ProvisionalCreateCanisterWithCyclesArgs,
+        CanisterIdRecord, CanisterInstallMode, InstallCodeArgs,
+        ProvisionalCreateCanisterWithCyclesArgs,
     };
     let create = ProvisionalCreateCanisterWithCyclesArgs {
         amount: Some(candid::Nat::from(10_000_000_000_000u64)),
