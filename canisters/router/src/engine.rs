@@ -5,7 +5,7 @@
 //! id, escrow hold/release/refund/slash by job id).
 
 use crate::clients::worker::{self, Reply};
-use crate::guard::TaskGuard;
+use crate::guard::job_guard;
 use crate::job::{replicas, Assignment, Job};
 use crate::runtime::Runtime;
 use crate::state::audit::{cancel, cancellable, charge, event, save, start_refund};
@@ -41,7 +41,7 @@ pub async fn tick<R: Runtime>(rt: &R) {
 
 /// One step of one job.
 pub async fn advance<R: Runtime>(rt: &R, id: &str) {
-    let Ok(_guard) = TaskGuard::job(id) else {
+    let Ok(_guard) = job_guard(id) else {
         return;
     };
     let Some(job) = read_state(|s| s.job(id)) else {

@@ -1,54 +1,22 @@
-//! One guard for every task that must not run twice at once, released on
-//! `Drop` (also when a callback traps: ic-cdk runs the drops in its
-//! cleanup), so a failed call never leaves anything locked. Modelled on the
-//! ckBTC minter's `guard.rs`: the running tasks are a set in the state and
-//! taking a guard is a typed `Result`.
+//! The router's tasks under [`tensormine_core::guard`]: a slot per task,
+//! released on `Drop` (also when a callback traps: ic-cdk runs the drops in
+//! its cleanup), so a failed call never leaves anything locked.
 
 use crate::state::mutate_state;
 pub use crate::state::Task;
-use std::fmt;
+use std::collections::BTreeSet;
+pub use tensormine_core::guard::GuardError;
 
-/// Why a guard was not taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuardError {
-    /// The task is already running; the caller skips this turn.
-    AlreadyRunning(Task),
-}
-
-impl fmt::Display for GuardError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GuardError::AlreadyRunning(t) => write!(f, "{t:?} is already running"),
-        }
+impl tensormine_core::guard::Task for Task {
+    fn with_running<R>(f: impl FnOnce(&mut BTreeSet<Self>) -> R) -> R {
+        mutate_state(|s| f(&mut s.running))
     }
 }
 
 /// Held while a task runs.
-#[derive(Debug)]
-#[must_use]
-pub struct TaskGuard(Task);
+pub type TaskGuard = tensormine_core::guard::Guard<Task>;
 
-impl TaskGuard {
-    pub fn new(task: Task) -> Result<Self, GuardError> {
-        mutate_state(|s| {
-            if s.running.insert(task.clone()) {
-                Ok(Self(task))
-            } else {
-                Err(GuardError::AlreadyRunning(task))
-            }
-        })
-    }
-
-    /// The guard of one job's step.
-    pub fn job(id: &str) -> Result<Self, GuardError> {
-        Self::new(Task::Job(id.to_string()))
-    }
-}
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        mutate_state(|s| {
-            s.running.remove(&self.0);
-        });
-    }
+/// The guard of one job's step.
+pub fn job_guard(id: &str) -> Result<TaskGuard, GuardError<Task>> {
+    TaskGuard::new(Task::Job(id.to_string()))
 }

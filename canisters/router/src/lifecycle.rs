@@ -7,19 +7,16 @@ use crate::runtime::{IcRuntime, Runtime};
 use crate::state::{mutate_state, read_state, EventKind};
 use std::cell::RefCell;
 use std::time::Duration;
+use tensormine_core::config_update::{require, set};
 use tensormine_core::router::*;
 
 thread_local! {
     static TIMERS: RefCell<Vec<ic_cdk_timers::TimerId>> = const { RefCell::new(Vec::new()) };
 }
 
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *slot = v;
-    }
-}
-
-/// Applies an update to a configuration, checking bounds.
+/// Applies an update to a configuration, checking bounds. Field by field
+/// rather than with `tensormine_core::apply_update!`: `registry` and `escrow`
+/// are optional in the configuration too, and an update can only set them.
 pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
     let ConfigUpdate {
         registry,
@@ -92,72 +89,71 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
 }
 
 fn check(c: &Config) -> Result<(), String> {
-    let rule = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-    rule(
+    require(
         c.registry.is_some() && c.escrow.is_some(),
         "registry and escrow must be set",
     )?;
-    rule(
+    require(
         ["dfx_test_key", "test_key_1", "key_1"].contains(&c.schnorr_key_name.as_str()),
         "schnorr_key_name must be dfx_test_key, test_key_1 or key_1",
     )?;
-    rule(c.fee_ppm <= 1_000_000, "fee_ppm must be at most 1000000")?;
-    rule(
+    require(c.fee_ppm <= 1_000_000, "fee_ppm must be at most 1000000")?;
+    require(
         c.max_inline_bytes <= 1_000_000,
         "max_inline_bytes must be at most 1000000 (the outcall request limit is 2 MB)",
     )?;
-    rule(
+    require(
         (1..=4096).contains(&c.max_sentences),
         "max_sentences must be 1..=4096",
     )?;
-    rule(
+    require(
         (1..=1_048_576).contains(&c.max_matmul_dim),
         "max_matmul_dim must be 1..=1048576",
     )?;
-    rule(
+    require(
         c.max_freivalds_elements <= 64 * 1024 * 1024,
         "max_freivalds_elements must be at most 67108864 (the instruction limit)",
     )?;
-    rule(
+    require(
         (1..=512).contains(&c.challenge_rows),
         "challenge_rows must be 1..=512",
     )?;
-    rule(
+    require(
         c.max_stored_result_bytes <= 64 * 1024 * 1024,
         "max_stored_result_bytes must be at most 64 MiB",
     )?;
-    rule(
+    require(
         1 <= c.min_deadline_secs
             && c.min_deadline_secs <= c.max_deadline_secs
             && c.max_deadline_secs <= 30 * 86_400,
         "deadlines must satisfy 1 ≤ min_deadline_secs ≤ max_deadline_secs ≤ 30 days",
     )?;
-    rule(
+    require(
         c.assignment_timeout_secs >= 1,
         "assignment_timeout_secs must be at least 1",
     )?;
-    rule(c.max_failovers <= 20, "max_failovers must be at most 20")?;
-    rule(
+    require(c.max_failovers <= 20, "max_failovers must be at most 20")?;
+    require(
         c.dispatch_retries <= 20,
         "dispatch_retries must be at most 20",
     )?;
-    rule(
+    require(
         1 <= c.poll_initial_ms && c.poll_initial_ms <= c.poll_max_ms && c.poll_max_ms <= 600_000,
         "polling must satisfy 1 ≤ poll_initial_ms ≤ poll_max_ms ≤ 600000",
     )?;
-    rule(
+    require(
         (1..=3_600).contains(&c.sync_interval_secs),
         "sync_interval_secs must be 1..=3600",
     )?;
-    rule(
+    require(
         (100..=60_000).contains(&c.tick_interval_ms),
         "tick_interval_ms must be 100..=60000",
     )?;
-    rule(
+    require(
         c.receipt_batch_max >= 1,
         "receipt_batch_max must be at least 1",
     )?;
-    rule(
+    require(
         (1..=86_400).contains(&c.receipt_batch_secs),
         "receipt_batch_secs must be 1..=86400",
     )

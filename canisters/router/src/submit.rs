@@ -1,7 +1,7 @@
 //! Job intake: validation with typed errors, pricing and quotes, rate
 //! limits, and the escrow hold.
 
-use crate::guard::TaskGuard;
+use crate::guard::job_guard;
 use crate::job::{payments_reserved, Job};
 use crate::runtime::Runtime;
 use crate::state::{mutate_state, read_state, EventKind, State};
@@ -387,7 +387,7 @@ pub async fn submit<R: Runtime>(
         check_limits(s, &c, p, now)?;
         Ok(create(s, p, r, spec, now))
     })?;
-    let _guard = TaskGuard::job(&job.id).expect("a new job is not busy");
+    let _guard = job_guard(&job.id).expect("a new job is not busy");
     hold(rt, job).await
 }
 

@@ -341,7 +341,7 @@ impl BitcoinAddress {
     /// value, compact-size script length, script.
     pub fn output_size(&self) -> usize {
         let script = self.script_pubkey_len();
-        8 + crate::tx::compact_size_len(script) + script
+        8 + crate::wire::compact_size_len(script) + script
     }
 
     /// Bitcoin Core's dust threshold for an output to this address: an output

@@ -27,6 +27,7 @@ pub mod fees;
 mod hash;
 pub mod network;
 pub mod tx;
+mod wire;
 
 pub use address::{AddressError, AddressKind, BitcoinAddress};
 pub use build::{build_payout, replace, BuildError, BuiltTransaction, DustOutput, PayoutRequest};

@@ -19,6 +19,8 @@
 
 use crate::address::{validate_compressed_public_key, BitcoinAddress};
 use crate::hash::{hash160, sha256d, Sha256d};
+pub use crate::wire::compact_size_len;
+use crate::wire::{put_compact_size, Counter, Sink};
 use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
@@ -192,60 +194,6 @@ pub fn txid_to_string(txid: &[u8; 32]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
-}
-
-/// The number of bytes of a compact-size integer.
-pub fn compact_size_len(n: usize) -> usize {
-    match n {
-        0..=0xfc => 1,
-        0xfd..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
-    }
-}
-
-/// Where encoded bytes go: a buffer, a hasher, or a counter.
-trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-impl Sink for Sha256d {
-    fn put(&mut self, bytes: &[u8]) {
-        self.update(bytes);
-    }
-}
-
-#[derive(Default)]
-struct Counter(usize);
-
-impl Sink for Counter {
-    fn put(&mut self, bytes: &[u8]) {
-        self.0 += bytes.len();
-    }
-}
-
-fn put_compact_size(n: usize, s: &mut impl Sink) {
-    match compact_size_len(n) {
-        1 => s.put(&[n as u8]),
-        3 => {
-            s.put(&[0xfd]);
-            s.put(&(n as u16).to_le_bytes());
-        }
-        5 => {
-            s.put(&[0xfe]);
-            s.put(&(n as u32).to_le_bytes());
-        }
-        _ => {
-            s.put(&[0xff]);
-            s.put(&(n as u64).to_le_bytes());
-        }
-    }
 }
 
 fn put_outpoint(o: &OutPoint, s: &mut impl Sink) {
@@ -710,59 +658,4 @@ pub fn verify_p2wpkh_signature(public_key: &[u8], digest: &[u8; 32], signature: 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample_tx(inputs: usize, outputs: usize) -> UnsignedTransaction {
-        UnsignedTransaction {
-            inputs: (0..inputs)
-                .map(|i| UnsignedInput {
-                    previous_output: OutPoint {
-                        txid: [i as u8; 32],
-                        vout: i as u32,
-                    },
-                    value: 10_000,
-                    sequence: SEQUENCE_RBF,
-                })
-                .collect(),
-            outputs: (0..outputs)
-                .map(|i| TxOut {
-                    value: 1_000,
-                    address: BitcoinAddress::P2wpkh([i as u8; 20]),
-                })
-                .collect(),
-            lock_time: 0,
-        }
-    }
-
-    #[test]
-    fn fake_signature_is_valid_and_maximal() {
-        let tx = fake_sign(&sample_tx(1, 1));
-        let sig = &tx.inputs[0].witness.signature;
-        assert_eq!(sig.len(), MAX_WITNESS_SIGNATURE_LEN);
-        validate_witness_signature(sig).unwrap();
-    }
-
-    #[test]
-    fn estimate_matches_fake_sign() {
-        for (i, o) in [(1, 1), (1, 2), (3, 7), (100, 101), (1, 253), (253, 1)] {
-            let tx = sample_tx(i, o);
-            let outputs: Vec<_> = tx.outputs.iter().map(|o| o.address.clone()).collect();
-            assert_eq!(
-                fake_sign(&tx).weight(),
-                estimate_weight(i, &outputs),
-                "{i} in {o} out"
-            );
-        }
-    }
-
-    #[test]
-    fn compact_size_boundaries() {
-        for (n, len) in [(0, 1), (252, 1), (253, 3), (65535, 3), (65536, 5)] {
-            assert_eq!(compact_size_len(n), len);
-            let mut v = Vec::new();
-            put_compact_size(n, &mut v);
-            assert_eq!(v.len(), len);
-        }
-    }
-}
+mod tests;
