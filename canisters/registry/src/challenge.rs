@@ -99,6 +99,7 @@ pub fn check_answer(
         request,
         &a,
     )
+    .map_err(|e| e.to_string())
 }
 
 /// Runs the whole challenge against one miner; `Err` when it could not run.

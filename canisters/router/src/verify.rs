@@ -13,10 +13,12 @@ use crate::runtime::Runtime;
 use crate::state::audit::{charge, event, start_refund};
 use crate::state::{mutate_state, EventKind};
 use tensormine_core::api::{ChallengeRequest, ChallengeResponse, JobSpec};
-use tensormine_core::challenge::{challenge_request, check_matmul_answer, operands_held};
+use tensormine_core::challenge::{
+    challenge_request, check_matmul_answer, opened_rows, operands_held,
+};
 use tensormine_core::encoding::{f32_from_le_bytes, f64_from_le_bytes, f64_to_le_bytes};
 use tensormine_core::router::*;
-use tensormine_core::{merkle, Digest32};
+use tensormine_core::{prng, Digest32};
 
 /// Embeddings of honest replicas agree to this cosine similarity per row.
 pub const MIN_COSINE: f64 = 0.9999;
@@ -178,7 +180,9 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
         .await;
         let now = rt.time();
         let verdict = match verdict {
-            Reply::Ok(answer) => check_matmul_answer(&spec, &root, &request, &answer),
+            Reply::Ok(answer) => {
+                check_matmul_answer(&spec, &root, &request, &answer).map_err(|e| e.to_string())
+            }
             Reply::Refused(reason) => {
                 job.assignments[i].state = AssignmentState::Failed { reason };
                 continue;
@@ -196,7 +200,8 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
             // that costs the miner its bond, hear every replica.
             Err(_) if c.outcall_mode == OutcallMode::NonReplicated => {
                 match challenge(rt, job, i, &request, spec.m, spec.n, true).await {
-                    Reply::Ok(answer) => check_matmul_answer(&spec, &root, &request, &answer),
+                    Reply::Ok(answer) => check_matmul_answer(&spec, &root, &request, &answer)
+                        .map_err(|e| e.to_string()),
                     Reply::Refused(reason) | Reply::Unavailable(reason) => {
                         retry(job, rt.time(), &reason);
                         return false;
@@ -291,11 +296,11 @@ async fn fingerprint<R: Runtime>(
                 .expect("committed")
                 .commitment
                 .merkle_root;
+            let r = prng::challenge_vector(&request.r_seed.0, spec.n as usize);
             match challenge(rt, job, i, &request, spec.m, spec.n, replicated).await {
                 Reply::Ok(a)
-                    if a.merkle_root == root
-                        && a.y.0.len() == spec.m as usize
-                        && rows_open(&a, &root, spec.m as u64, spec.n as usize) =>
+                    if opened_rows(&root, spec.m as u64, spec.n as usize, &r, &request, &a)
+                        .is_ok() =>
                 {
                     Reply::Ok(f64_to_le_bytes(&a.y.0))
                 }
@@ -320,12 +325,6 @@ impl MapKind for Reply<ChallengeResponse> {
             Reply::Unavailable(e) => Reply::Unavailable(e),
         }
     }
-}
-
-fn rows_open(a: &ChallengeResponse, root: &Digest32, m: u64, n: usize) -> bool {
-    a.rows.iter().all(|r| {
-        r.values.0.len() == n && merkle::verify_row(root, m, r.index, &r.values.0, &r.path)
-    })
 }
 
 fn embeddings_agree(x: &[u8], y: &[u8], cols: usize) -> bool {
