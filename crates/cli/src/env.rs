@@ -169,7 +169,8 @@ fn call_error(
 }
 
 fn encode<A: ArgumentEncoder>(name: &str, method: &str, args: A) -> Result<Vec<u8>> {
-    candid::encode_args(args).map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))
+    candid::encode_args(args)
+        .map_err(|e| anyhow!("cannot encode the arguments of {name}.{method}: {e}"))
 }
 
 fn decode<R: for<'a> ArgumentDecoder<'a>>(name: &str, method: &str, reply: &[u8]) -> Result<R> {

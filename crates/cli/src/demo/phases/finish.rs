@@ -57,10 +57,8 @@ pub(in crate::demo) async fn summarize(
 /// and verifies it offline; returns the file and the receipt's description.
 async fn verified_receipt(demo: &Demo<'_>, job_id: &str) -> Result<(PathBuf, String)> {
     let saved = receipt::get_waiting(&demo.dev, job_id, Duration::from_secs(120), |_| {}).await?;
-    let receipt_file = std::env::temp_dir().join(format!(
-        "tensormine-demo-receipt-{}.json",
-        short_id(job_id)
-    ));
+    let receipt_file =
+        std::env::temp_dir().join(format!("tensormine-demo-receipt-{}.json", short_id(job_id)));
     crate::config::write_json(&receipt_file, &saved)?;
     let r = receipt::verify_file(&receipt_file, None)?;
     demo.ui.step(format!(
