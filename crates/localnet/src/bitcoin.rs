@@ -9,7 +9,7 @@
 //! still pays it; the rest of the attached cycles is refunded.
 
 use crate::error::RejectResponse;
-use crate::net::{LocalNet, Request};
+use crate::state::{LocalNet, Request};
 use candid::{CandidType, Decode, Encode, Principal};
 use ic_error_types::ErrorCode;
 use localnet_services::bitcoin::canister::{check_network, SendToError};

@@ -183,7 +183,7 @@ impl WasmInstance {
         }
         for (global, value) in self.globals.iter().zip(&self.global_snapshot) {
             global
-                .set(&mut self.store, value.clone())
+                .set(&mut self.store, *value)
                 .expect("restoring a global to a value of its own type");
         }
     }

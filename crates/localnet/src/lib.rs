@@ -9,6 +9,15 @@
 //! Every entry point is atomic: a trap rolls back heap, globals, stable memory,
 //! outgoing calls and the reply.
 //!
+//! Layout, each module depending only on those listed after it: `net` (the
+//! scheduler: ingress, message delivery, timers) on top; `runtime` (the
+//! `ic-canister-runtime` adapter), `management` and `bitcoin` (the two system
+//! canisters, answered in Rust); `state` (the [`LocalNet`] struct, its
+//! canisters and call contexts, and the primitives that run an entry point or
+//! answer a call); `execution` (one entry point run atomically), `wasm`
+//! (module validation and instrumentation), `system_api` (the `ic0` host
+//! functions), `stable` and `error`.
+//!
 //! ```no_run
 //! use localnet::{LocalNet, InstallMode};
 //! use candid::Principal;
@@ -27,18 +36,19 @@ mod management;
 mod net;
 mod runtime;
 mod stable;
+mod state;
 mod system_api;
 mod wasm;
 
 pub use bitcoin::bitcoin_canister_id;
 pub use error::{CallError, ErrorCode, RejectCode, RejectResponse};
 pub use localnet_services;
-pub use net::{
+pub use runtime::LocalNetRuntime;
+pub use state::{
     Config, ExecutedMessage, IngressStatus, LocalNet, MessageId, OutcallMode, PendingOutcall,
     DEFAULT_CANISTER_CYCLES, INSTALL_INSTRUCTION_LIMIT, MAX_INGRESS_BYTES, QUERY_INSTRUCTION_LIMIT,
     UPDATE_INSTRUCTION_LIMIT,
 };
-pub use runtime::LocalNetRuntime;
 pub use system_api::SYSTEM_API_NAMES;
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};

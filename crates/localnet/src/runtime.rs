@@ -2,7 +2,7 @@
 //! against that trait run unchanged on localnet and on PocketIC.
 
 use crate::error::{CallError, RejectResponse};
-use crate::net::LocalNet;
+use crate::state::LocalNet;
 use async_trait::async_trait;
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};

@@ -133,9 +133,9 @@ impl StableMemory {
 
     fn record_original(&mut self, index: u64) {
         if let Some(log) = &mut self.undo {
-            if !log.originals.contains_key(&index) {
-                log.originals.insert(index, self.pages.get(&index).cloned());
-            }
+            log.originals
+                .entry(index)
+                .or_insert_with(|| self.pages.get(&index).cloned());
         }
     }
 
