@@ -326,7 +326,11 @@ mod tests {
     /// The adaptive cheater of the review: commits to a C with `bad` wrong
     /// rows (the last ones), answers with the exact `y = A·(B·r)` — which
     /// needs no C — and opens its committed rows honestly.
-    fn forged_y_answer(spec: &MatmulSpec, req: &ChallengeRequest, bad: usize) -> (Digest32, ChallengeResponse) {
+    fn forged_y_answer(
+        spec: &MatmulSpec,
+        req: &ChallengeRequest,
+        bad: usize,
+    ) -> (Digest32, ChallengeResponse) {
         let s = spec.shape();
         let a = prng::matrix(&[7; 32], STREAM_A, s.m, s.k);
         let b = prng::matrix(&[8; 32], STREAM_B, s.k, s.n);
@@ -348,7 +352,15 @@ mod tests {
             .collect();
         let root = tree.root();
         let y = F64Array(mat_vec_f64(&honest, s.n, &r));
-        (root, ChallengeResponse { job_id: "j".into(), merkle_root: root, y, rows })
+        (
+            root,
+            ChallengeResponse {
+                job_id: "j".into(),
+                merkle_root: root,
+                y,
+                rows,
+            },
+        )
     }
 
     #[test]
@@ -374,7 +386,10 @@ mod tests {
         // The pass rate is the hypergeometric miss probability (0.583 here).
         let expected = miss_probability(m, bad as u64, s as u64);
         let rate = passed as f64 / trials as f64;
-        assert!((rate - expected).abs() < 0.05, "rate {rate}, expected {expected}");
+        assert!(
+            (rate - expected).abs() < 0.05,
+            "rate {rate}, expected {expected}"
+        );
     }
 
     #[test]
@@ -384,20 +399,32 @@ mod tests {
         let (root, mut answer) = honest_answer(&spec, &req, None);
         let row = req.rows[1] as usize;
         answer.y.0[row] += 1e-6 * answer.y.0[row].abs().max(1.0);
-        assert_eq!(check_matmul_answer(&spec, &root, &req, &answer), Err(AnswerError::UnboundY));
+        assert_eq!(
+            check_matmul_answer(&spec, &root, &req, &answer),
+            Err(AnswerError::UnboundY)
+        );
         let (root, mut answer) = honest_answer(&spec, &req, None);
         answer.y.0.pop();
-        assert_eq!(check_matmul_answer(&spec, &root, &req, &answer), Err(AnswerError::UnboundY));
+        assert_eq!(
+            check_matmul_answer(&spec, &root, &req, &answer),
+            Err(AnswerError::UnboundY)
+        );
     }
 
     #[test]
     fn an_empty_row_list_is_rejected() {
         let spec = spec(9, 7, 5, false);
-        let req = ChallengeRequest { r_seed: Digest32([1; 32]), rows: vec![] };
+        let req = ChallengeRequest {
+            r_seed: Digest32([1; 32]),
+            rows: vec![],
+        };
         let (root, answer) = honest_answer(&spec, &req, None);
         assert_eq!(
             check_matmul_answer(&spec, &root, &req, &answer),
-            Err(AnswerError::RowCount { opened: 0, asked: 0 })
+            Err(AnswerError::RowCount {
+                opened: 0,
+                asked: 0
+            })
         );
     }
 
@@ -406,7 +433,9 @@ mod tests {
         let spec = spec(9, 7, 5, false);
         let req = challenge_request(&[3; 32], 9, 9);
         let (root, answer) = honest_answer(&spec, &req, Some((12, 0.5)));
-        let text = check_matmul_answer(&spec, &root, &req, &answer).unwrap_err().to_string();
+        let text = check_matmul_answer(&spec, &root, &req, &answer)
+            .unwrap_err()
+            .to_string();
         assert!(!text.chars().any(|c| c.is_ascii_digit()), "{text}");
     }
 

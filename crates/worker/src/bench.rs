@@ -302,10 +302,9 @@ async fn run_job(api: &Api, request: &JobRequest) -> anyhow::Result<()> {
         _ => format!("{}/v1/jobs/{}", api.base, request.job_id),
     };
     loop {
-        let status: JobStatus = serde_json::from_slice(
-            &api.client.get(&status_url).send().await?.bytes().await?,
-        )
-        .context("parsing job status")?;
+        let status: JobStatus =
+            serde_json::from_slice(&api.client.get(&status_url).send().await?.bytes().await?)
+                .context("parsing job status")?;
         match status.state {
             JobState::Done => return Ok(()),
             JobState::Failed => bail!("job failed: {}", status.error.unwrap_or_default()),

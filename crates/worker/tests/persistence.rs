@@ -91,7 +91,11 @@ async fn a_crash_while_running_resumes_the_job_from_its_durable_acceptance() {
     }
     let w = TestWorker::start(crashed.path(), None);
     let resumed = w.wait_final("held").await;
-    assert_eq!(resumed.state, JobState::Done, "the interrupted job is resumed");
+    assert_eq!(
+        resumed.state,
+        JobState::Done,
+        "the interrupted job is resumed"
+    );
     assert_eq!(on_disk(crashed.path(), "held"), JobState::Done);
 }
 

@@ -336,4 +336,3 @@ proptest! {
 }
 
 // ---- receipts ----
-

@@ -4,13 +4,13 @@
 use super::{Entry, JobManager};
 use crate::error::Failure;
 use crate::store::JobRecord;
+use std::sync::Arc;
 use tensormine_core::api::{
     validate_id, EmbedSpec, JobAck, JobRequest, JobSpec, JobState, MatmulSpec, MatrixSource,
     Progress,
 };
 use tensormine_core::signing::spec_hash;
 use tensormine_core::Digest32;
-use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Bytes of A, B and C together, as f32 values.
@@ -88,7 +88,10 @@ impl JobManager {
                 .and_then(|saved| saved);
             if saved.is_err() {
                 let mut jobs = manager.jobs();
-                if jobs.get(&job_id).is_some_and(|e| e.generation == generation) {
+                if jobs
+                    .get(&job_id)
+                    .is_some_and(|e| e.generation == generation)
+                {
                     jobs.remove(&job_id);
                 }
             }
@@ -112,11 +115,7 @@ impl JobManager {
 
     /// The ack for a known job with this spec, once its acceptance is durable;
     /// `None` if the id is unknown (or its admission could not be persisted).
-    async fn existing_ack(
-        &self,
-        job_id: &str,
-        hash: &Digest32,
-    ) -> Result<Option<JobAck>, Failure> {
+    async fn existing_ack(&self, job_id: &str, hash: &Digest32) -> Result<Option<JobAck>, Failure> {
         let mut durable = {
             let jobs = self.jobs();
             let Some(entry) = jobs.get(job_id) else {

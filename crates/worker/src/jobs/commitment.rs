@@ -25,7 +25,11 @@ impl JobManager {
         let (leaves, sha256, written) = std::thread::scope(|scope| {
             let sha256 = scope.spawn(|| Digest32::sha256(bytes));
             let written = scope.spawn(|| self.inner.store.write_result(job_id, bytes));
-            let leaves = row_leaves(bytes, row_bytes, self.inner.threads.saturating_sub(1).max(1));
+            let leaves = row_leaves(
+                bytes,
+                row_bytes,
+                self.inner.threads.saturating_sub(1).max(1),
+            );
             (
                 leaves,
                 sha256.join().expect("sha256 thread"),
@@ -113,7 +117,10 @@ mod tests {
         for (rows, cols) in [(1, 1), (7, 3), (33, 64), (5, 1000)] {
             let data = prng::matrix(&[9; 32], STREAM_A, rows, cols);
             let bytes = le_bytes(&data);
-            assert_eq!(&bytes[..], &tensormine_core::encoding::f32_to_le_bytes(&data)[..]);
+            assert_eq!(
+                &bytes[..],
+                &tensormine_core::encoding::f32_to_le_bytes(&data)[..]
+            );
             let expected = RowMerkleTree::from_matrix(&data, cols);
             for threads in [1, 2, 3, 8, 64] {
                 let leaves = row_leaves(&bytes, cols * 4, threads);

@@ -149,7 +149,9 @@ impl JobManager {
         change: impl FnOnce(&mut Entry) -> T,
     ) -> Option<T> {
         let mut jobs = self.jobs();
-        let entry = jobs.get_mut(job_id).filter(|e| e.generation == generation)?;
+        let entry = jobs
+            .get_mut(job_id)
+            .filter(|e| e.generation == generation)?;
         Some(change(entry))
     }
 

@@ -55,10 +55,7 @@ pub fn write_tiny_bert(dir: &Path, seed: u64) -> anyhow::Result<()> {
         "layer_norm_eps": 1e-12, "pad_token_id": 0, "position_embedding_type": "absolute",
         "use_cache": true, "classifier_dropout": null, "model_type": "bert"
     });
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_vec(&config)?,
-    )?;
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&config)?)?;
     let vocab_map: serde_json::Map<String, serde_json::Value> = vocab
         .iter()
         .enumerate()
@@ -72,10 +69,7 @@ pub fn write_tiny_bert(dir: &Path, seed: u64) -> anyhow::Result<()> {
         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
         "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": vocab_map}
     });
-    std::fs::write(
-        dir.join("tokenizer.json"),
-        serde_json::to_vec(&tokenizer)?,
-    )?;
+    std::fs::write(dir.join("tokenizer.json"), serde_json::to_vec(&tokenizer)?)?;
     std::fs::write(
         dir.join("model.safetensors"),
         random_weights(vocab.len(), seed)?,
@@ -175,4 +169,3 @@ fn random_weights(vocab: usize, seed: u64) -> anyhow::Result<Vec<u8>> {
         .collect::<Result<_, safetensors::SafeTensorError>>()?;
     Ok(safetensors::serialize(views, None)?)
 }
-

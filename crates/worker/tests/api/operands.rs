@@ -122,11 +122,15 @@ async fn inline_operands_give_the_seeded_result_and_are_size_checked() {
         }),
     };
     assert_eq!(
-        w.post("/v1/jobs", &inline("inline-ok", a_values.clone())).await.0,
+        w.post("/v1/jobs", &inline("inline-ok", a_values.clone()))
+            .await
+            .0,
         StatusCode::OK
     );
     assert_eq!(
-        w.post("/v1/jobs", &matmul_request("seeded", m, k, n)).await.0,
+        w.post("/v1/jobs", &matmul_request("seeded", m, k, n))
+            .await
+            .0,
         StatusCode::OK
     );
     let (via_inline, via_seed) = (
