@@ -460,7 +460,7 @@ fn verify_canister_signature(
         .tree
         .lookup_path([b"sig".as_slice(), &seed_hash, &message_hash])
     {
-        LookupResult::Found(value) if value.is_empty() => Ok(()),
+        LookupResult::Found([]) => Ok(()),
         _ => Err(format!(
             "canister signature: canister {canister} did not sign this message with this seed"
         )),

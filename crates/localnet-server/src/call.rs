@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use candid::Principal;
 use ciborium::value::Value;
 use localnet::{IngressStatus, LocalNet, RejectResponse};
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 pub(crate) async fn call_canister(
@@ -163,20 +164,17 @@ impl Shared {
         let c = envelope.content;
         {
             let mut registry = lock(&self.registry);
-            if !registry.requests.contains_key(&c.request_id) {
+            if let Entry::Vacant(entry) = registry.requests.entry(c.request_id) {
                 match net.submit_call(c.canister_id, c.sender, &c.method_name, c.arg) {
                     Err(reject) => return Ok(Submitted::Refused(reject)),
                     Ok(message) => {
-                        registry.requests.insert(
-                            c.request_id,
-                            Record {
-                                message,
-                                sender: c.sender,
-                                effective,
-                                ingress_expiry: c.ingress_expiry,
-                                final_digest: None,
-                            },
-                        );
+                        entry.insert(Record {
+                            message,
+                            sender: c.sender,
+                            effective,
+                            ingress_expiry: c.ingress_expiry,
+                            final_digest: None,
+                        });
                     }
                 }
             }

@@ -115,10 +115,10 @@ impl Shared {
             let labels: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
             match labels.as_slice() {
                 [b"time"] => {}
-                [b"api_boundary_nodes", rest @ ..] => match rest {
-                    [] | [_] | [_, b"domain" | b"ipv4_address" | b"ipv6_address"] => {}
-                    _ => return Err(invalid(path, "no such path")),
-                },
+                // Any other path under /api_boundary_nodes is "no such path" (the last arm).
+                [b"api_boundary_nodes"]
+                | [b"api_boundary_nodes", _]
+                | [b"api_boundary_nodes", _, b"domain" | b"ipv4_address" | b"ipv6_address"] => {}
                 [b"subnet", rest @ ..] => match rest {
                     []
                     | [_]

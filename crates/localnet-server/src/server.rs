@@ -79,7 +79,7 @@ impl Server {
         // Live outcalls are performed by this server, outside the net's lock, so
         // a slow outcall does not stall other requests: the net holds them
         // (mock mode) and the background task answers them with the real response.
-        let live = (net_config.outcalls == OutcallMode::Live).then(|| LiveClient {
+        let live = (net_config.outcalls == OutcallMode::Live).then_some(LiveClient {
             timeout: net_config.outcall_timeout,
             allow_plain_http: net_config.allow_plain_http,
         });

@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn witnesses_keep_the_root_hash_and_reveal_only_what_was_asked() {
         let tree = sample();
-        let path = vec![b"request_status".to_vec(), vec![4]];
+        let path = [b"request_status".to_vec(), vec![4]];
         let w = witness(&tree, &[&path[..], &[b"time".to_vec()][..]]);
         assert_eq!(w.digest(), tree.digest());
         assert_eq!(full(&tree).digest(), tree.digest());
@@ -181,7 +181,7 @@ mod tests {
     fn absent_labels_are_provably_absent() {
         let tree = sample();
         for missing in [vec![5u8], vec![0xff], vec![], vec![3, 0]] {
-            let path = vec![
+            let path = [
                 b"request_status".to_vec(),
                 missing.clone(),
                 b"status".to_vec(),
