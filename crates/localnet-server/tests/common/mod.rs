@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use candid::Principal;
-use ic_agent::{Agent, Identity};
+use ic_agent::{Agent, AgentError, Identity};
 use localnet_server::{Config, Handle, Server};
 
 /// `inc` (update): counter += 1, certified data := counter (8 bytes LE), replies the counter.
@@ -143,4 +143,17 @@ pub async fn post(handle: &Handle, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) 
         .expect("the server answers");
     let status = response.status().as_u16();
     (status, response.bytes().await.unwrap().to_vec())
+}
+
+/// The counter the test canister replies (8 bytes, little-endian).
+pub fn counter(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
+/// The HTTP status of an agent error, if it is one.
+pub fn http_status(e: &AgentError) -> Option<u16> {
+    match e {
+        AgentError::HttpError(payload) => Some(payload.status),
+        _ => None,
+    }
 }
