@@ -101,8 +101,14 @@ pub struct Job {
     pub next_action_ns: u64,
     pub assignments: Vec<Assignment>,
     pub failovers: u32,
-    /// `raw_rand` bytes drawn after the first commitment (audit draw, challenge).
+    /// `raw_rand` bytes drawn after the commitments they check (audit draw,
+    /// challenge); drawn again whenever miners were added since, so no
+    /// replacement, auditor or tie-breaker is asked what an earlier miner
+    /// was asked.
     pub randomness: Option<[u8; 32]>,
+    /// How many assignments the job had when `randomness` was drawn.
+    #[serde(default)]
+    pub randomness_assignments: u32,
     /// Whether an audit was drawn (audit tier).
     pub audited: Option<bool>,
     /// Replicas disagreed without a majority: one more miner breaks the tie.

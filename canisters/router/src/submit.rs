@@ -168,10 +168,13 @@ fn check_tier(c: &Config, tier: Tier, spec: &JobSpec) -> Result<(), SpecError> {
         }
         (Tier::None, _) => Ok(()),
         (_, JobSpec::Matmul(s))
-            if api::challenge_response_size(s.m as u64, s.n as u64, c.challenge_rows as u64)
-                > crate::clients::worker::MAX_ANSWER_BYTES =>
+            if api::challenge_rows_per_answer(
+                s.m as u64,
+                s.n as u64,
+                crate::clients::worker::MAX_ANSWER_BYTES,
+            ) == 0 =>
         {
-            invalid("the challenge answer for these dimensions exceeds the 2 MB outcall limit")
+            invalid("one opened row of these dimensions exceeds the 2 MB outcall limit")
         }
         _ => Ok(()),
     }
@@ -334,6 +337,7 @@ fn create(s: &mut State, p: Principal, r: JobRequest, spec: JobSpec, now: u64) -
         assignments: vec![],
         failovers: 0,
         randomness: None,
+        randomness_assignments: 0,
         audited: None,
         tiebreak: false,
         fetch_tries: 0,

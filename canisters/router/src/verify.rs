@@ -12,7 +12,7 @@ use crate::job::{Assignment, Job};
 use crate::runtime::Runtime;
 use crate::state::audit::{charge, event, start_refund};
 use crate::state::{mutate_state, EventKind};
-use tensormine_core::api::{ChallengeRequest, ChallengeResponse, JobSpec};
+use tensormine_core::api::{self, ChallengeRequest, ChallengeResponse, JobSpec};
 use tensormine_core::challenge::{
     challenge_request, check_matmul_answer, opened_rows, operands_held,
 };
@@ -55,9 +55,14 @@ fn accept(job: &mut Job, i: usize) {
 /// replacement, auditor or tie-breaker is needed), Verifying (retry later)
 /// or Refunding.
 pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
-    if job.randomness.is_none() {
+    let assignments = job.assignments.len() as u32;
+    if job.randomness.is_none() || job.randomness_assignments != assignments {
         match rt.raw_rand().await {
-            Ok(r) => job.randomness = Some(r),
+            Ok(r) => {
+                job.randomness = Some(r);
+                job.randomness_assignments = assignments;
+                forget_challenge_answers(job);
+            }
             Err(e) => return retry(job, rt.time(), &e),
         }
     }
@@ -114,6 +119,19 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
         return;
     }
     store_result(rt, job, c).await;
+}
+
+/// Drops the stored `y` answers of a matmul job's replicas: they answered
+/// the old challenge, and comparing them with answers to the new one would
+/// be meaningless. (Stored embeddings are results, valid whatever is drawn.)
+fn forget_challenge_answers(job: &Job) {
+    if matches!(job.spec, JobSpec::Matmul(_)) {
+        mutate_state(|s| {
+            for i in 0..job.assignments.len() {
+                s.results.remove(&result_key(&job.id, i));
+            }
+        });
+    }
 }
 
 /// Counts a failed outcall to a committed miner; after
@@ -223,6 +241,10 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
     true
 }
 
+/// Asks miner `i` the challenge, in as many outcalls as the 2 MB answer
+/// limit needs (rows in request order, the same `r` each time), and merges
+/// the answers. An answer that changes `y` between batches is merged with an
+/// empty `y`, which the check rejects as not `C·r` of the committed rows.
 async fn challenge<R: Runtime>(
     rt: &R,
     job: &mut Job,
@@ -232,13 +254,35 @@ async fn challenge<R: Runtime>(
     n: u32,
     replicated: bool,
 ) -> Reply<ChallengeResponse> {
+    let (m, n) = (m as u64, n as u64);
+    let per_answer = api::challenge_rows_per_answer(m, n, worker::MAX_ANSWER_BYTES).max(1) as usize;
     let endpoint = job.assignments[i].endpoint.clone();
-    let called = worker::challenge(
-        rt, &endpoint, &job.id, request, m as u64, n as u64, replicated,
-    )
-    .await;
-    charge(job, called.cycles);
-    called.reply
+    let mut merged: Option<ChallengeResponse> = None;
+    for rows in request.rows.chunks(per_answer) {
+        let batch = ChallengeRequest {
+            r_seed: request.r_seed,
+            rows: rows.to_vec(),
+        };
+        let called = worker::challenge(rt, &endpoint, &job.id, &batch, m, n, replicated).await;
+        charge(job, called.cycles);
+        let answer = match called.reply {
+            Reply::Ok(answer) => answer,
+            other => return other,
+        };
+        match &mut merged {
+            None => merged = Some(answer),
+            Some(whole) => {
+                if whole.y != answer.y || whole.merkle_root != answer.merkle_root {
+                    whole.y.0.clear();
+                }
+                whole.rows.extend(answer.rows);
+            }
+        }
+    }
+    match merged {
+        Some(answer) => Reply::Ok(answer),
+        None => Reply::Refused("a challenge of no rows".into()),
+    }
 }
 
 /// Fetches a committed result in chunks and checks it against the signed

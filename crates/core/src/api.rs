@@ -296,6 +296,15 @@ pub fn challenge_response_size(m: u64, n: u64, rows: u64) -> u64 {
     b64(m * 8) + rows * per_row + 256
 }
 
+/// Most rows of an `m × n` result one challenge answer of at most `limit`
+/// bytes can open (0 when not even one fits): a challenge of more rows is
+/// asked in batches of this many.
+pub fn challenge_rows_per_answer(m: u64, n: u64, limit: u64) -> u64 {
+    let fixed = challenge_response_size(m, n, 0);
+    let per_row = challenge_response_size(m, n, 1) - fixed;
+    limit.saturating_sub(fixed) / per_row
+}
+
 /// `POST /v1/challenges` body: a capability challenge, a seeded n×n×n matmul.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

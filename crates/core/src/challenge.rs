@@ -453,6 +453,21 @@ mod tests {
     }
 
     #[test]
+    fn challenges_are_batched_to_fit_the_answer_limit() {
+        use crate::api::{challenge_response_size, challenge_rows_per_answer};
+        let limit = 1_990_000;
+        for (m, n) in [(1024u64, 1024u64), (4096, 4096), (65_536, 65_536), (1, 1)] {
+            let per = challenge_rows_per_answer(m, n, limit);
+            assert!(per >= 1, "{m}×{n}");
+            assert!(challenge_response_size(m, n, per) <= limit);
+            assert!(challenge_response_size(m, n, per + 1) > limit);
+        }
+        // The default 264 rows of a 1024² result take one outcall.
+        assert!(challenge_rows_per_answer(1024, 1024, limit) >= 264);
+        assert_eq!(challenge_rows_per_answer(1, 1_000_000, limit), 0);
+    }
+
+    #[test]
     fn sampled_rows_are_distinct_and_bounded() {
         let rows = sample_rows(&[9; 32], 10, 20);
         assert_eq!(rows.len(), 10);

@@ -430,7 +430,10 @@ pub struct Config {
     pub max_matmul_dim: u32,
     /// Most elements of A and B the router regenerates for a Freivalds check.
     pub max_freivalds_elements: u64,
-    /// Rows of C opened per Freivalds challenge.
+    /// Rows of C opened per challenge (asked in as many outcalls as the
+    /// 2 MB answer limit needs). A result with a fraction f of wrong rows
+    /// passes with probability ≤ (1 − f)^rows: the default 264 misses 10 %
+    /// wrong rows with p ≤ 2⁻⁴⁰ (`tensormine_core::challenge::miss_probability`).
     pub challenge_rows: u32,
     /// Results up to this size are fetched and stored for the submitter
     /// (larger ones are read from the worker and checked against the signed
@@ -476,7 +479,7 @@ impl Default for Config {
             max_sentences: 256,
             max_matmul_dim: 65_536,
             max_freivalds_elements: 4 * 1024 * 1024,
-            challenge_rows: 16,
+            challenge_rows: 264,
             max_stored_result_bytes: 64 * 1024,
             min_deadline_secs: 30,
             max_deadline_secs: 7 * 86_400,

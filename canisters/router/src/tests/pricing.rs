@@ -227,21 +227,33 @@ fn tiers() {
     assert_eq!(c.max_freivalds_elements, 4 * 1024 * 1024);
     validate(&c, &seeded_matmul(4096, 1023, 1, Tier::Freivalds)).unwrap();
     assert!(tier_err(&seeded_matmul(4096, 1024, 1, Tier::Freivalds)));
-    // The challenge answer would not fit in an outcall (URL matmul, audited).
-    assert!(tier_err(&mm(
-        60_000,
-        1,
-        60_000,
-        url("https://x/a"),
-        seed(),
-        Tier::Audit { rate_ppm: 1 }
-    )));
-    // ...but Tier::None never challenges.
+    // Challenges are asked in batches of rows, so any size the default
+    // max_matmul_dim allows fits (one row of 65536 f32 and y of 65536 f64)…
     validate(
         &c,
-        &mm(60_000, 1, 60_000, url("https://x/a"), seed(), Tier::None),
+        &mm(
+            65_536,
+            1,
+            65_536,
+            url("https://x/a"),
+            seed(),
+            Tier::Audit { rate_ppm: 1 },
+        ),
     )
     .unwrap();
+    // …but with a raised dimension cap one opened row exceeds the outcall
+    // limit (URL matmul, audited).
+    let wide = Config {
+        max_matmul_dim: 1_000_000,
+        ..test_config()
+    };
+    let wide_matmul = |tier| mm(1_000, 1, 1_000_000, url("https://x/a"), seed(), tier);
+    assert!(matches!(
+        validate(&wide, &wide_matmul(Tier::Audit { rate_ppm: 1 })),
+        Err(SpecError::InvalidTier { .. })
+    ));
+    // ...and Tier::None never challenges.
+    validate(&wide, &wide_matmul(Tier::None)).unwrap();
 }
 
 #[test]
@@ -514,6 +526,7 @@ fn stub_job(hold: u64) -> crate::job::Job {
         assignments: vec![],
         failovers: 0,
         randomness: None,
+        randomness_assignments: 0,
         audited: None,
         tiebreak: false,
         fetch_tries: 0,

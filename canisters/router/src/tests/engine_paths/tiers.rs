@@ -61,6 +61,40 @@ fn freivalds_honest_path() {
     check_escrow(&rt);
 }
 
+/// The challenges sent to worker `i`: what a miner learns from being asked.
+fn challenges_to(rt: &FakeRuntime, i: usize) -> Vec<tensormine_core::api::ChallengeRequest> {
+    let prefix = format!("https://w{i}.test/");
+    rt.outcalls
+        .borrow()
+        .iter()
+        .filter(|o| o.url.starts_with(&prefix) && o.url.ends_with("/challenge"))
+        .map(|o| serde_json::from_slice(o.body.as_deref().expect("a POST")).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_replacement_is_not_asked_what_the_rejected_miner_was_asked() {
+    let rt = FakeRuntime::new(&[Behaviour::Cheat]);
+    rt.sync();
+    let v = submit(&rt, user(1), seeded_matmul(64, 7, 5, Tier::Freivalds)).unwrap();
+    tick(&rt);
+    rt.add_worker(Behaviour::Honest, 100);
+    rt.sync();
+    run_to_final(&rt, 50);
+    let j = job(&v.id);
+    assert_eq!(j.status, JobStatus::Settled);
+    let (cheater, replacement) = (challenges_to(&rt, 0), challenges_to(&rt, 1));
+    assert!(!cheater.is_empty() && !replacement.is_empty());
+    // Fresh raw_rand after the replacement committed: another r and other rows.
+    assert_ne!(cheater[0].r_seed, replacement[0].r_seed);
+    assert_ne!(cheater[0].rows, replacement[0].rows);
+    // The public reason names no sampled row.
+    let AssignmentState::Rejected { reason } = &j.assignments[0].state else {
+        panic!("the cheater is rejected")
+    };
+    assert!(!reason.chars().any(|c| c.is_ascii_digit()), "{reason}");
+}
+
 #[test]
 fn freivalds_cheater_is_rejected_slashed_and_replaced() {
     let rt = FakeRuntime::new(&[Behaviour::Cheat]);

@@ -228,7 +228,9 @@ impl FakeRuntime {
     fn lose_answer(&self) -> bool {
         let n = self.escrow_calls.get() + 1;
         self.escrow_calls.set(n);
-        self.escrow_lose_every.get().is_some_and(|k| n.is_multiple_of(k))
+        self.escrow_lose_every
+            .get()
+            .is_some_and(|k| n.is_multiple_of(k))
     }
 
     /// The escrow's answer, or a lost one.
