@@ -462,8 +462,10 @@ mod tests {
             assert!(challenge_response_size(m, n, per) <= limit);
             assert!(challenge_response_size(m, n, per + 1) > limit);
         }
-        // The default 264 rows of a 1024² result take one outcall.
-        assert!(challenge_rows_per_answer(1024, 1024, limit) >= 264);
+        // The default 264 rows of a 1024² result take one outcall, of a
+        // 4096² result four (docs/verification.md).
+        assert_eq!(challenge_rows_per_answer(1024, 1024, limit), 315);
+        assert_eq!(challenge_rows_per_answer(4096, 4096, limit), 85);
         assert_eq!(challenge_rows_per_answer(1, 1_000_000, limit), 0);
     }
 
