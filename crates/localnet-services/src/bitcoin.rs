@@ -24,7 +24,10 @@ pub mod wallet;
 mod tests;
 
 pub use ::bitcoin as rust_bitcoin;
-pub use canister::{parse_address, AddressError, BitcoinCanister, CallFailure, Fees as CanisterFees, SendToError, REGTEST_CANISTER_ID};
+pub use canister::{
+    parse_address, AddressError, BitcoinCanister, CallFailure, Fees as CanisterFees, SendToError,
+    REGTEST_CANISTER_ID,
+};
 pub use chain::{Chain, REGTEST_SUBSIDY_HALVING_INTERVAL};
 pub use ic_btc_interface as interface;
 pub use mempool::{MempoolEntry, SendError, Submitted};

@@ -14,8 +14,8 @@ use candid::Principal;
 use localnet::{Config as NetConfig, LocalNet, OutcallMode};
 use std::time::{Duration, Instant};
 use tensormine_integration_tests::registry::*;
-use tensormine_integration_tests::worker::LoopbackWorker;
 use tensormine_integration_tests::stranger;
+use tensormine_integration_tests::worker::LoopbackWorker;
 
 const PROBES: u32 = 1_000;
 /// The goal for one `list_miners` page.
@@ -60,7 +60,11 @@ fn register_all(net: &mut LocalNet, c: Principal, count: u32) -> Vec<u64> {
             .update_candid(c, bench_miner(i), "register_miner", (bench_profile(i),))
             .unwrap();
         r.unwrap();
-        costs.push(net.last_message(c, "update register_miner").unwrap().instructions);
+        costs.push(
+            net.last_message(c, "update register_miner")
+                .unwrap()
+                .instructions,
+        );
         if (i + 1) % 20_000 == 0 {
             eprintln!("  registered {} miners ({:.0?})", i + 1, start.elapsed());
         }
@@ -81,7 +85,10 @@ fn list_page(net: &mut LocalNet, c: Principal, filter: MinerFilter) -> (usize, u
             },),
         )
         .unwrap();
-    let used = net.last_message(c, "query list_miners").unwrap().instructions;
+    let used = net
+        .last_message(c, "query list_miners")
+        .unwrap()
+        .instructions;
     (page.miners.len(), used)
 }
 
@@ -106,7 +113,10 @@ fn bench_registry(miners: u32) {
     let wall = start.elapsed();
     let full = stable_bytes(&net, c);
     costs.sort_unstable();
-    println!("register_miner ({miners} miners, {:.1} s of localnet wall time):", wall.as_secs_f64());
+    println!(
+        "register_miner ({miners} miners, {:.1} s of localnet wall time):",
+        wall.as_secs_f64()
+    );
     println!(
         "  instructions: median {}, p99 {}, max {}",
         percentile(&costs, 0.5),
@@ -140,7 +150,11 @@ fn bench_registry(miners: u32) {
     ];
     for (name, filter) in cases {
         let (returned, used) = list_page(&mut net, c, filter);
-        let verdict = if used < LIST_PAGE_LIMIT { "under" } else { "OVER" };
+        let verdict = if used < LIST_PAGE_LIMIT {
+            "under"
+        } else {
+            "OVER"
+        };
         println!("  {name}: {returned} miners, {used} instructions ({verdict} the 50M goal)");
     }
 
@@ -148,8 +162,16 @@ fn bench_registry(miners: u32) {
     net.advance_time(Duration::from_secs(3_600));
     net.tick();
     let healthy = |url: &str| {
-        let i: u32 = url.trim_start_matches("https://w").split('.').next()?.parse().ok()?;
-        Some(ok_response(health_body(&bench_profile(i).worker_public_key, 0)))
+        let i: u32 = url
+            .trim_start_matches("https://w")
+            .split('.')
+            .next()?
+            .parse()
+            .ok()?;
+        Some(ok_response(health_body(
+            &bench_profile(i).worker_public_key,
+            0,
+        )))
     };
     let answered = answer_all(&mut net, healthy);
     let (total, messages) = instructions_since(&net, c, from);
@@ -180,13 +202,15 @@ fn bench_challenge(rows: u32) {
     let mut p = profile(1);
     p.endpoint = worker.url.clone();
     p.worker_public_key = worker.public_key();
-    let (r,): (Result<Miner, RegisterError>,) =
-        net.update_candid(c, miner(1), "register_miner", (p,)).unwrap();
+    let (r,): (Result<Miner, RegisterError>,) = net
+        .update_candid(c, miner(1), "register_miner", (p,))
+        .unwrap();
     r.unwrap();
     let from = net.message_log().len();
     let start = Instant::now();
-    let (r,): (Result<Capability, ChallengeError>,) =
-        net.update_candid(c, miner(1), "request_challenge", ()).unwrap();
+    let (r,): (Result<Capability, ChallengeError>,) = net
+        .update_candid(c, miner(1), "request_challenge", ())
+        .unwrap();
     let wall = start.elapsed();
     r.expect("the honest worker passes");
     let log: Vec<_> = net.message_log()[from..]

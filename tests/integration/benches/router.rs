@@ -31,7 +31,10 @@ struct Cost {
 }
 
 fn router_messages(m: &Market, from: usize) -> (usize, u64) {
-    let mine: Vec<_> = m.net.message_log()[from..].iter().filter(|e| e.canister == m.router).collect();
+    let mine: Vec<_> = m.net.message_log()[from..]
+        .iter()
+        .filter(|e| e.canister == m.router)
+        .collect();
     (mine.len(), mine.iter().map(|e| e.instructions).sum())
 }
 
@@ -44,7 +47,11 @@ fn idle(m: &mut Market) -> (f64, f64, f64) {
     }
     let (n, i) = router_messages(m, from);
     let burnt = (before - m.net.cycle_balance(m.router)) as f64;
-    (burnt / steps as f64, n as f64 / steps as f64, i as f64 / steps as f64)
+    (
+        burnt / steps as f64,
+        n as f64 / steps as f64,
+        i as f64 / steps as f64,
+    )
 }
 
 fn run(m: &mut Market, request: &JobRequest, idle: (f64, f64, f64)) -> (JobView, Cost) {
@@ -79,19 +86,46 @@ fn run(m: &mut Market, request: &JobRequest, idle: (f64, f64, f64)) -> (JobView,
 }
 
 fn main() {
-    let workers: Vec<LoopbackWorker> = (0..3).map(|i| LoopbackWorker::start(120 + i, None)).collect();
+    let workers: Vec<LoopbackWorker> = (0..3)
+        .map(|i| LoopbackWorker::start(120 + i, None))
+        .collect();
     let model = workers[0].tiny_model;
     let mut m = Market::new(workers, test_config());
     let idle = idle(&mut m);
-    let sentences = ["the miner rents a gpu", "a cat sleeps on the sofa", "bitcoin pays the developer"];
+    let sentences = [
+        "the miner rents a gpu",
+        "a cat sleeps on the sofa",
+        "bitcoin pays the developer",
+    ];
     let cases: Vec<(&str, JobRequest)> = vec![
-        ("matmul 256³, tier none", matmul_request(256, Tier::None, 10_000)),
-        ("matmul 256³, freivalds (8 rows)", matmul_request(256, Tier::Freivalds, 10_000)),
-        ("matmul 256³, audit (new miner: audited by Freivalds)", matmul_request(256, Tier::Audit { rate_ppm: 100_000 }, 10_000)),
-        ("matmul 256³, redundant k=2 (each by Freivalds)", matmul_request(256, Tier::Redundant { k: 2 }, 10_000)),
-        ("embed 3 sentences, tier none", embed_request(&model, &sentences, Tier::None)),
-        ("embed 3 sentences, audit (new miner: a second miner)", embed_request(&model, &sentences, Tier::Audit { rate_ppm: 100_000 })),
-        ("embed 3 sentences, redundant k=2", embed_request(&model, &sentences, Tier::Redundant { k: 2 })),
+        (
+            "matmul 256³, tier none",
+            matmul_request(256, Tier::None, 10_000),
+        ),
+        (
+            "matmul 256³, freivalds (8 rows)",
+            matmul_request(256, Tier::Freivalds, 10_000),
+        ),
+        (
+            "matmul 256³, audit (new miner: audited by Freivalds)",
+            matmul_request(256, Tier::Audit { rate_ppm: 100_000 }, 10_000),
+        ),
+        (
+            "matmul 256³, redundant k=2 (each by Freivalds)",
+            matmul_request(256, Tier::Redundant { k: 2 }, 10_000),
+        ),
+        (
+            "embed 3 sentences, tier none",
+            embed_request(&model, &sentences, Tier::None),
+        ),
+        (
+            "embed 3 sentences, audit (new miner: a second miner)",
+            embed_request(&model, &sentences, Tier::Audit { rate_ppm: 100_000 }),
+        ),
+        (
+            "embed 3 sentences, redundant k=2",
+            embed_request(&model, &sentences, Tier::Redundant { k: 2 }),
+        ),
     ];
     println!("router cycles per job lifecycle (localnet, 13-node fees, non-replicated outcalls; idle router: {:.0} cycles/s subtracted)", idle.0);
     println!("| job | miners | cycles | outcalls (n, cycles) | router messages | instructions | + batch signature share | status |");
@@ -100,7 +134,11 @@ fn main() {
         let (job, cost) = run(&mut m, request, idle);
         let share = SIGNATURE_CYCLES / BATCH;
         let single = job.assignments.len() == 1;
-        let verdict = if single && cost.total + share > GOAL { "OVER 1B" } else { "ok" };
+        let verdict = if single && cost.total + share > GOAL {
+            "OVER 1B"
+        } else {
+            "ok"
+        };
         println!(
             "| {name} | {} | {} | {} / {} | {} | {} | {} | {:?}, {verdict} ({} s) |",
             job.assignments.len(),
@@ -121,4 +159,3 @@ fn main() {
         totals.signature_cycles / totals.signatures.max(1) as u128
     );
 }
-

@@ -21,7 +21,9 @@ pub fn escrow_wasm() -> Vec<u8> {
     use std::io::Write;
     let path = match std::env::var_os(ESCROW_WASM_ENV) {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(ESCROW_WASM_PATH),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(ESCROW_WASM_PATH),
     };
     let plain = std::fs::read(&path).unwrap_or_else(|e| {
         panic!("cannot read the escrow Wasm at {} ({e}); build it with scripts/build-canisters.sh or set {ESCROW_WASM_ENV}", path.display())
@@ -34,6 +36,10 @@ pub fn escrow_wasm() -> Vec<u8> {
 /// Creates a canister controlled by [`controller`](crate::controller) and installs the escrow.
 pub fn install_escrow(net: &mut LocalNet, config: ConfigUpdate) -> Principal {
     let canister = net.create_canister(controller());
-    net.install_canister(canister, escrow_wasm(), encode((Some(EscrowArg::Init(config)),)));
+    net.install_canister(
+        canister,
+        escrow_wasm(),
+        encode((Some(EscrowArg::Init(config)),)),
+    );
     canister
 }

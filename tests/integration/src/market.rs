@@ -24,14 +24,17 @@ pub const MAX_MINERS: usize = 8;
 pub const BOND: u64 = 100_000;
 
 pub const ROUTER_WASM_ENV: &str = "ROUTER_WASM";
-const ROUTER_WASM_PATH: &str = "target/wasm32-unknown-unknown/canister-release/tensormine_router.wasm";
+const ROUTER_WASM_PATH: &str =
+    "target/wasm32-unknown-unknown/canister-release/tensormine_router.wasm";
 
 /// The router Wasm, gzipped (the plain module exceeds the 2 MiB ingress limit).
 pub fn router_wasm() -> Vec<u8> {
     use std::io::Write;
     let path = match std::env::var_os(ROUTER_WASM_ENV) {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(ROUTER_WASM_PATH),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(ROUTER_WASM_PATH),
     };
     let plain = std::fs::read(&path).unwrap_or_else(|e| {
         panic!("cannot read the router Wasm at {} ({e}); build it with scripts/build-canisters.sh or set {ROUTER_WASM_ENV}", path.display())
@@ -42,8 +45,13 @@ pub fn router_wasm() -> Vec<u8> {
 }
 
 /// A mainnet P2WPKH address of test key `i` (distinct owners).
-pub fn btc_address(i: u32, network: localnet::localnet_services::bitcoin::rust_bitcoin::Network) -> String {
-    use localnet::localnet_services::bitcoin::rust_bitcoin::{secp256k1, Address, CompressedPublicKey};
+pub fn btc_address(
+    i: u32,
+    network: localnet::localnet_services::bitcoin::rust_bitcoin::Network,
+) -> String {
+    use localnet::localnet_services::bitcoin::rust_bitcoin::{
+        secp256k1, Address, CompressedPublicKey,
+    };
     let mut secret = [0x11u8; 32];
     secret[..4].copy_from_slice(&i.to_be_bytes());
     let key = secp256k1::SecretKey::from_slice(&secret).expect("valid secret key");
@@ -133,7 +141,11 @@ impl Market {
             escrow: Some(escrow),
             ..router_config
         };
-        net.install_canister(router, router_wasm(), encode((Some(RouterArg::Init(config)),)));
+        net.install_canister(
+            router,
+            router_wasm(),
+            encode((Some(RouterArg::Init(config)),)),
+        );
         let mut m = Market {
             net,
             ledger: ledger_id,
@@ -163,8 +175,10 @@ impl Market {
         self.ledger()
             .approve(who, ledger::approve_arg(spender, amount + CKBTC_FEE))
             .expect("approve");
-        let (r,): (Result<candid::Reserved, escrow::OtherError>,) =
-            self.net.update_candid(self.escrow, who, "deposit_ckbtc", (amount,)).unwrap();
+        let (r,): (Result<candid::Reserved, escrow::OtherError>,) = self
+            .net
+            .update_candid(self.escrow, who, "deposit_ckbtc", (amount,))
+            .unwrap();
         r.expect("deposit");
     }
 
@@ -173,7 +187,10 @@ impl Market {
         let mut p = registry::profile(10 + i as u8);
         p.endpoint = w.url.clone();
         p.worker_public_key = w.public_key();
-        p.btc_address = btc_address(100 + i as u32, localnet::localnet_services::bitcoin::rust_bitcoin::Network::Bitcoin);
+        p.btc_address = btc_address(
+            100 + i as u32,
+            localnet::localnet_services::bitcoin::rust_bitcoin::Network::Bitcoin,
+        );
         p.offers = vec![
             WorkloadOffer {
                 workload: WorkloadKind::Matmul,
@@ -190,12 +207,16 @@ impl Market {
     /// Registers worker `i` as miner `i`, deposits and bonds.
     pub fn register(&mut self, i: usize) {
         let p = self.profile(i);
-        let (r,): (Result<registry::Miner, registry::RegisterError>,) =
-            self.net.update_candid(self.registry, miner(i), "register_miner", (p,)).unwrap();
+        let (r,): (Result<registry::Miner, registry::RegisterError>,) = self
+            .net
+            .update_candid(self.registry, miner(i), "register_miner", (p,))
+            .unwrap();
         r.expect("register");
         self.deposit(miner(i), BOND);
-        let (r,): (Result<candid::Reserved, escrow::OtherError>,) =
-            self.net.update_candid(self.escrow, miner(i), "bond", (BOND,)).unwrap();
+        let (r,): (Result<candid::Reserved, escrow::OtherError>,) = self
+            .net
+            .update_candid(self.escrow, miner(i), "bond", (BOND,))
+            .unwrap();
         r.expect("bond");
     }
 
@@ -218,8 +239,10 @@ impl Market {
     }
 
     pub fn quote(&mut self, r: &JobRequest) -> Result<api::Quote, api::QuoteError> {
-        let (q,): (Result<api::Quote, api::QuoteError>,) =
-            self.net.query_candid(self.router, stranger(), "quote", (r,)).unwrap();
+        let (q,): (Result<api::Quote, api::QuoteError>,) = self
+            .net
+            .query_candid(self.router, stranger(), "quote", (r,))
+            .unwrap();
         q
     }
 
@@ -227,15 +250,23 @@ impl Market {
         self.submit_as(developer(), r)
     }
 
-    pub fn submit_as(&mut self, who: Principal, r: &JobRequest) -> Result<JobView, api::SubmitError> {
-        let (v,): (Result<JobView, api::SubmitError>,) =
-            self.net.update_candid(self.router, who, "submit_job", (r,)).unwrap();
+    pub fn submit_as(
+        &mut self,
+        who: Principal,
+        r: &JobRequest,
+    ) -> Result<JobView, api::SubmitError> {
+        let (v,): (Result<JobView, api::SubmitError>,) = self
+            .net
+            .update_candid(self.router, who, "submit_job", (r,))
+            .unwrap();
         v
     }
 
     pub fn job(&mut self, id: &str) -> JobView {
-        let (v,): (Result<JobView, api::GetJobError>,) =
-            self.net.query_candid(self.router, developer(), "get_job", (id,)).unwrap();
+        let (v,): (Result<JobView, api::GetJobError>,) = self
+            .net
+            .query_candid(self.router, developer(), "get_job", (id,))
+            .unwrap();
         v.expect("job readable by its submitter")
     }
 
@@ -259,8 +290,10 @@ impl Market {
     /// The job's receipt proof, stepping until its batch is signed.
     pub fn receipt(&mut self, id: &str) -> api::ReceiptProofView {
         for _ in 0..30 {
-            let (r,): (Result<api::ReceiptProofView, api::ReceiptError>,) =
-                self.net.query_candid(self.router, stranger(), "get_receipt", (id,)).unwrap();
+            let (r,): (Result<api::ReceiptProofView, api::ReceiptError>,) = self
+                .net
+                .query_candid(self.router, stranger(), "get_receipt", (id,))
+                .unwrap();
             match r {
                 Ok(proof) => return proof,
                 Err(api::ReceiptError::NotYetSigned { .. }) => self.step(),
@@ -271,24 +304,36 @@ impl Market {
     }
 
     pub fn balance(&mut self, who: Principal) -> Balance {
-        let (b,): (Balance,) = self.net.query_candid(self.escrow, who, "get_balance", (who,)).unwrap();
+        let (b,): (Balance,) = self
+            .net
+            .query_candid(self.escrow, who, "get_balance", (who,))
+            .unwrap();
         b
     }
 
     pub fn escrow_invariants_hold(&mut self) {
-        let (r,): (Result<(), String>,) =
-            self.net.query_candid(self.escrow, controller(), "check_invariants", ()).unwrap();
+        let (r,): (Result<(), String>,) = self
+            .net
+            .query_candid(self.escrow, controller(), "check_invariants", ())
+            .unwrap();
         r.expect("escrow conservation invariant");
     }
 
     pub fn totals(&mut self) -> api::Totals {
-        let (t,): (api::Totals,) = self.net.query_candid(self.router, stranger(), "totals", ()).unwrap();
+        let (t,): (api::Totals,) = self
+            .net
+            .query_candid(self.router, stranger(), "totals", ())
+            .unwrap();
         t
     }
 
     pub fn upgrade_router(&mut self) {
         self.net
-            .upgrade_canister(self.router, router_wasm(), encode((Some(RouterArg::Upgrade(None)),)))
+            .upgrade_canister(
+                self.router,
+                router_wasm(),
+                encode((Some(RouterArg::Upgrade(None)),)),
+            )
             .expect("router upgrade");
     }
 }
@@ -319,7 +364,11 @@ pub fn matmul_request(n: u32, tier: api::Tier, max_price_sats: u64) -> JobReques
 }
 
 /// An embed job of `sentences` with `model`.
-pub fn embed_request(model: &tensormine_core::Digest32, sentences: &[&str], tier: api::Tier) -> JobRequest {
+pub fn embed_request(
+    model: &tensormine_core::Digest32,
+    sentences: &[&str],
+    tier: api::Tier,
+) -> JobRequest {
     JobRequest {
         workload: api::WorkloadInput::Embed {
             model: model.0.to_vec(),

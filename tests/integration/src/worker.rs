@@ -29,7 +29,10 @@ impl LoopbackWorker {
 
     /// Starts a worker whose executor is `wrap` applied to its real
     /// workloads (which see the worker's own model store).
-    pub fn start_wrapped(key_byte: u8, wrap: impl FnOnce(Arc<dyn Executor>) -> Arc<dyn Executor>) -> Self {
+    pub fn start_wrapped(
+        key_byte: u8,
+        wrap: impl FnOnce(Arc<dyn Executor>) -> Arc<dyn Executor>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::with_data_dir(data_dir.path());
         config.threads = 2;
@@ -101,7 +104,10 @@ fn import_tiny_model(config: &Config) -> tensormine_core::Digest32 {
     let source = tempfile::tempdir().expect("temporary directory");
     tensormine_worker::workloads::tiny_bert::write_tiny_bert(source.path(), 1).expect("tiny model");
     let store = tensormine_worker::workloads::models::ModelStore::new(config.model_store.clone());
-    store.import(source.path(), Some("tiny-bert")).expect("model import").id
+    store
+        .import(source.path(), Some("tiny-bert"))
+        .expect("model import")
+        .id
 }
 
 /// The real workloads for a test worker.

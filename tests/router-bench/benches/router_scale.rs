@@ -18,7 +18,9 @@ use ic_stable_structures::DefaultMemoryImpl;
 use localnet::{InstallMode, LocalNet};
 use std::path::PathBuf;
 use std::time::Instant;
-use tensormine_core::api::{HexBytes, JobSpec, MatmulSpec, MatrixSource, Progress, ResultCommitment, SignedResult};
+use tensormine_core::api::{
+    HexBytes, JobSpec, MatmulSpec, MatrixSource, Progress, ResultCommitment, SignedResult,
+};
 use tensormine_core::matching::Candidate;
 use tensormine_core::registry::WorkloadKind;
 use tensormine_core::router::*;
@@ -76,7 +78,10 @@ enum EscrowArg {
 }
 
 fn account(owner: Principal) -> Account {
-    Account { owner, subaccount: None }
+    Account {
+        owner,
+        subaccount: None,
+    }
 }
 
 fn principal(tag: u8, i: u32) -> Principal {
@@ -91,8 +96,12 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
         m: 1024,
         k: 1024,
         n: 1024,
-        a: MatrixSource::Seeded { seed: Digest32([1; 32]) },
-        b: MatrixSource::Seeded { seed: Digest32([2; 32]) },
+        a: MatrixSource::Seeded {
+            seed: Digest32([1; 32]),
+        },
+        b: MatrixSource::Seeded {
+            seed: Digest32([2; 32]),
+        },
     });
     let commitment = SignedResult {
         commitment: ResultCommitment {
@@ -139,7 +148,10 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
             role: AssignmentRole::Primary,
             state: AssignmentState::Accepted,
             commitment: Some(commitment),
-            progress: Progress { done: 1024, total: 1024 },
+            progress: Progress {
+                done: 1024,
+                total: 1024,
+            },
             assigned_at_ns: n,
             backoff_ms: 1_000,
             errors: 0,
@@ -177,7 +189,10 @@ fn miner_info(i: u32) -> MinerInfo {
             id,
             owner,
             online: true,
-            offers: vec![(WorkloadKind::Matmul, 5 + (i as u64 % 50)), (WorkloadKind::Embed, 50)],
+            offers: vec![
+                (WorkloadKind::Matmul, 5 + (i as u64 % 50)),
+                (WorkloadKind::Embed, 50),
+            ],
             max_gpu_memory_bytes: 24 << 30,
             gpu_count: 2,
             flops: 1_000_000_000_000 + (i as u64 % 997) * 1_000_000_000,
@@ -198,7 +213,11 @@ fn build_state(current: Vec<u8>, jobs: u64, miners: u32) -> Vec<u8> {
         }
         for n in 1..=jobs {
             let submitter = principal(0xD0, (n % 10_000) as u32);
-            let job = settled_job(n, submitter, principal(0xB0, (n % miners.max(1) as u64) as u32));
+            let job = settled_job(
+                n,
+                submitter,
+                principal(0xB0, (n % miners.max(1) as u64) as u32),
+            );
             s.by_submitter.insert((submitter, n), ());
             s.put_job(job);
             if n % 200_000 == 0 {
@@ -233,8 +252,10 @@ fn request() -> JobRequest {
 }
 
 fn main() {
-    let jobs: u64 = std::env::var("ROUTER_BENCH_JOBS").map_or(1_000_000, |v| v.parse().expect("a number"));
-    let miners: u32 = std::env::var("ROUTER_BENCH_MINERS").map_or(100_000, |v| v.parse().expect("a number"));
+    let jobs: u64 =
+        std::env::var("ROUTER_BENCH_JOBS").map_or(1_000_000, |v| v.parse().expect("a number"));
+    let miners: u32 =
+        std::env::var("ROUTER_BENCH_MINERS").map_or(100_000, |v| v.parse().expect("a number"));
     let controller = Principal::from_slice(&[0xC0]);
     let developer = Principal::from_slice(&[0xDE, 0x01]);
     let mut net = LocalNet::new();
@@ -248,17 +269,29 @@ fn main() {
         metadata: vec![],
         initial_balances: vec![(account(developer), Nat::from(1_000_000_000u64))],
     });
-    net.install_canister(ledger, wasm("localnet_icrc_ledger"), Encode!(&init).unwrap());
+    net.install_canister(
+        ledger,
+        wasm("localnet_icrc_ledger"),
+        Encode!(&init).unwrap(),
+    );
     let router = net.create_canister(controller);
     let registry = net.create_canister(controller);
-    net.install_canister(registry, wasm("tensormine_registry"), Encode!(&None::<()>).unwrap());
+    net.install_canister(
+        registry,
+        wasm("tensormine_registry"),
+        Encode!(&None::<()>).unwrap(),
+    );
     let escrow = net.create_canister(controller);
     let escrow_init = EscrowArg::Init(EscrowConfig {
         router: Some(Some(router)),
         ckbtc_ledger: Some(Some(ledger)),
         ckbtc_fee: Some(FEE),
     });
-    net.install_canister(escrow, wasm("tensormine_escrow"), Encode!(&Some(escrow_init)).unwrap());
+    net.install_canister(
+        escrow,
+        wasm("tensormine_escrow"),
+        Encode!(&Some(escrow_init)).unwrap(),
+    );
     let config = ConfigUpdate {
         registry: Some(registry),
         escrow: Some(escrow),
@@ -266,35 +299,83 @@ fn main() {
         max_submits_per_minute: Some(1_000),
         ..Default::default()
     };
-    net.install_canister(router, wasm("tensormine_router"), Encode!(&Some(RouterArg::Init(config))).unwrap());
-    let approve = ApproveArgs { spender: account(escrow), amount: Nat::from(500_000_000u64) };
-    let _: Vec<u8> = net.update_call(ledger, developer, "icrc2_approve", Encode!(&approve).unwrap()).unwrap();
-    let _: Vec<u8> = net.update_call(escrow, developer, "deposit_ckbtc", Encode!(&100_000_000u64).unwrap()).unwrap();
+    net.install_canister(
+        router,
+        wasm("tensormine_router"),
+        Encode!(&Some(RouterArg::Init(config))).unwrap(),
+    );
+    let approve = ApproveArgs {
+        spender: account(escrow),
+        amount: Nat::from(500_000_000u64),
+    };
+    let _: Vec<u8> = net
+        .update_call(
+            ledger,
+            developer,
+            "icrc2_approve",
+            Encode!(&approve).unwrap(),
+        )
+        .unwrap();
+    let _: Vec<u8> = net
+        .update_call(
+            escrow,
+            developer,
+            "deposit_ckbtc",
+            Encode!(&100_000_000u64).unwrap(),
+        )
+        .unwrap();
 
     eprintln!("building a router state of {jobs} jobs and {miners} miners natively…");
     let started = Instant::now();
     let bytes = build_state(net.stable_memory(router), jobs, miners);
-    eprintln!("  {} MiB of stable memory in {:.1?}", bytes.len() >> 20, started.elapsed());
+    eprintln!(
+        "  {} MiB of stable memory in {:.1?}",
+        bytes.len() >> 20,
+        started.elapsed()
+    );
     net.load_stable_memory(router, &bytes).unwrap();
     let upgrade = Encode!(&Some(RouterArg::Upgrade(None))).unwrap();
-    net.install_code(controller, router, InstallMode::Upgrade, wasm("tensormine_router"), upgrade)
-        .expect("upgrade adopts the state");
-    let post_upgrade = net.last_message(router, "post_upgrade").map_or(0, |m| m.instructions);
+    net.install_code(
+        controller,
+        router,
+        InstallMode::Upgrade,
+        wasm("tensormine_router"),
+        upgrade,
+    )
+    .expect("upgrade adopts the state");
+    let post_upgrade = net
+        .last_message(router, "post_upgrade")
+        .map_or(0, |m| m.instructions);
 
     let (totals,): (Totals,) = net.query_candid(router, developer, "totals", ()).unwrap();
-    assert_eq!((totals.jobs, totals.miners_known), (jobs, miners as u64), "state adopted");
+    assert_eq!(
+        (totals.jobs, totals.miners_known),
+        (jobs, miners as u64),
+        "state adopted"
+    );
 
-    let (quote,): (Result<Quote, QuoteError>,) = net.query_candid(router, developer, "quote", (request(),)).unwrap();
+    let (quote,): (Result<Quote, QuoteError>,) = net
+        .query_candid(router, developer, "quote", (request(),))
+        .unwrap();
     let quote = quote.unwrap();
-    let match_cost = net.last_message(router, "query quote").unwrap().instructions;
+    let match_cost = net
+        .last_message(router, "query quote")
+        .unwrap()
+        .instructions;
 
     let mut submits = Vec::new();
     for _ in 0..20 {
         let from = net.message_log().len();
-        let (r,): (Result<JobView, SubmitError>,) = net.update_candid(router, developer, "submit_job", (request(),)).unwrap();
+        let (r,): (Result<JobView, SubmitError>,) = net
+            .update_candid(router, developer, "submit_job", (request(),))
+            .unwrap();
         let job = r.unwrap();
         assert_eq!(job.status, JobStatus::Matching);
-        let own: u64 = net.message_log()[from..].iter().filter(|m| m.canister == router).map(|m| m.instructions).sum();
+        let own: u64 = net.message_log()[from..]
+            .iter()
+            .filter(|m| m.canister == router)
+            .map(|m| m.instructions)
+            .sum();
         submits.push(own);
     }
     submits.sort();
@@ -310,16 +391,22 @@ fn main() {
         .sum();
     let (matched, dispatching) = (1..=20u64)
         .map(|i| {
-            let (r,): (Result<JobView, GetJobError>,) =
-                net.query_candid(router, developer, "get_job", (format!("job-{}", jobs + i),)).unwrap();
+            let (r,): (Result<JobView, GetJobError>,) = net
+                .query_candid(router, developer, "get_job", (format!("job-{}", jobs + i),))
+                .unwrap();
             r.unwrap().assignments.len()
         })
         .fold((0, 0), |(m, d), n| (m + (n > 0) as u32, d + n));
 
-    println!("router at {jobs} jobs and {miners} miners (localnet, release Wasm, IC instructions):");
+    println!(
+        "router at {jobs} jobs and {miners} miners (localnet, release Wasm, IC instructions):"
+    );
     println!("  post_upgrade adopting the state: {post_upgrade}");
     println!("  quote (validation + match of 8 from the index): {match_cost}");
-    println!("  eligible miners: {}, best price {:?} sats/unit", quote.eligible_miners, quote.best_price_per_unit);
+    println!(
+        "  eligible miners: {}, best price {:?} sats/unit",
+        quote.eligible_miners, quote.best_price_per_unit
+    );
     println!(
         "  submit_job (update + escrow-hold callback): median {} p95 {} max {}",
         submits[submits.len() / 2],

@@ -10,10 +10,13 @@ use super::chain::{utxo_order, Chain, ChainUtxo};
 use super::mempool::{Mempool, MempoolEntry, SendError, Submitted};
 use super::wallet::{Wallet, WalletError};
 use bitcoin::hashes::Hash;
-use bitcoin::{consensus, Address, Amount, BlockHash, Network, OutPoint, ScriptBuf, Transaction, Txid};
+use bitcoin::{
+    consensus, Address, Amount, BlockHash, Network, OutPoint, ScriptBuf, Transaction, Txid,
+};
 use ic_btc_interface::{
-    BlockchainInfo, GetBalanceError, GetBalanceRequest, GetBlockHeadersError, GetBlockHeadersRequest, GetBlockHeadersResponse,
-    GetCurrentFeePercentilesRequest, GetUtxosError, GetUtxosRequest, GetUtxosResponse, MillisatoshiPerByte, NetworkInRequest,
+    BlockchainInfo, GetBalanceError, GetBalanceRequest, GetBlockHeadersError,
+    GetBlockHeadersRequest, GetBlockHeadersResponse, GetCurrentFeePercentilesRequest,
+    GetUtxosError, GetUtxosRequest, GetUtxosResponse, MillisatoshiPerByte, NetworkInRequest,
     SendTransactionRequest, Utxo, UtxosFilter,
 };
 use serde_bytes::ByteBuf;
@@ -93,7 +96,9 @@ impl BitcoinCanister {
     pub fn get_utxos(&self, request: GetUtxosRequest) -> Result<GetUtxosResponse, GetUtxosError> {
         let script = parse_address(&request.address).map_err(|e| match e {
             AddressError::Malformed => GetUtxosError::MalformedAddress,
-            AddressError::WrongNetwork => GetUtxosError::AddressForWrongNetwork { expected: ic_btc_interface::Network::Regtest },
+            AddressError::WrongNetwork => GetUtxosError::AddressForWrongNetwork {
+                expected: ic_btc_interface::Network::Regtest,
+            },
         })?;
         match request.filter.map(UtxosFilter::from) {
             None => self.utxos_first_page(&script, 0),
@@ -102,32 +107,55 @@ impl BitcoinCanister {
         }
     }
 
-    fn utxos_first_page(&self, script: &ScriptBuf, min_confirmations: u32) -> Result<GetUtxosResponse, GetUtxosError> {
+    fn utxos_first_page(
+        &self,
+        script: &ScriptBuf,
+        min_confirmations: u32,
+    ) -> Result<GetUtxosResponse, GetUtxosError> {
         let max = self.max_min_confirmations();
         if min_confirmations > max {
-            return Err(GetUtxosError::MinConfirmationsTooLarge { given: min_confirmations, max });
+            return Err(GetUtxosError::MinConfirmationsTooLarge {
+                given: min_confirmations,
+                max,
+            });
         }
         let height = self.chain.tip_height() + 1 - min_confirmations.max(1);
         Ok(self.utxo_page(script, height, None))
     }
 
-    fn utxos_next_page(&self, script: &ScriptBuf, page: &[u8]) -> Result<GetUtxosResponse, GetUtxosError> {
+    fn utxos_next_page(
+        &self,
+        script: &ScriptBuf,
+        page: &[u8],
+    ) -> Result<GetUtxosResponse, GetUtxosError> {
         let cursor = PageToken::decode(page).map_err(|err| GetUtxosError::MalformedPage { err })?;
-        let height = self
-            .chain
-            .height_of(&cursor.tip)
-            .ok_or_else(|| GetUtxosError::UnknownTipBlockHash { tip_block_hash: cursor.tip.to_byte_array().to_vec() })?;
+        let height = self.chain.height_of(&cursor.tip).ok_or_else(|| {
+            GetUtxosError::UnknownTipBlockHash {
+                tip_block_hash: cursor.tip.to_byte_array().to_vec(),
+            }
+        })?;
         Ok(self.utxo_page(script, height, Some(cursor)))
     }
 
     /// Up to 1,000 UTXOs of the chain as of `height`, from `cursor` on.
-    fn utxo_page(&self, script: &ScriptBuf, height: u32, cursor: Option<PageToken>) -> GetUtxosResponse {
-        let tip = self.chain.block(height).expect("a height of the chain").block_hash();
+    fn utxo_page(
+        &self,
+        script: &ScriptBuf,
+        height: u32,
+        cursor: Option<PageToken>,
+    ) -> GetUtxosResponse {
+        let tip = self
+            .chain
+            .block(height)
+            .expect("a height of the chain")
+            .block_hash();
         let all = self.chain.utxos_at(script, height);
         let start = cursor.map_or(0, |c| all.partition_point(|u| utxo_order(u) < c.order()));
         let rest = &all[start..];
         let page = &rest[..rest.len().min(MAX_UTXOS_PER_RESPONSE)];
-        let next_page = rest.get(MAX_UTXOS_PER_RESPONSE).map(|next| ByteBuf::from(PageToken::at(tip, next).encode()));
+        let next_page = rest
+            .get(MAX_UTXOS_PER_RESPONSE)
+            .map(|next| ByteBuf::from(PageToken::at(tip, next).encode()));
         GetUtxosResponse {
             utxos: page.iter().map(public_utxo).collect(),
             tip_block_hash: tip.to_byte_array().to_vec(),
@@ -146,7 +174,9 @@ impl BitcoinCanister {
     pub fn get_balance(&self, request: GetBalanceRequest) -> Result<u64, GetBalanceError> {
         let script = parse_address(&request.address).map_err(|e| match e {
             AddressError::Malformed => GetBalanceError::MalformedAddress,
-            AddressError::WrongNetwork => GetBalanceError::AddressForWrongNetwork { expected: ic_btc_interface::Network::Regtest },
+            AddressError::WrongNetwork => GetBalanceError::AddressForWrongNetwork {
+                expected: ic_btc_interface::Network::Regtest,
+            },
         })?;
         let min = request.min_confirmations.unwrap_or(0);
         let max = self.max_min_confirmations();
@@ -154,14 +184,22 @@ impl BitcoinCanister {
             return Err(GetBalanceError::MinConfirmationsTooLarge { given: min, max });
         }
         let height = self.chain.tip_height() + 1 - min.max(1);
-        Ok(self.chain.utxos_at(&script, height).iter().map(|u| u.value.to_sat()).sum())
+        Ok(self
+            .chain
+            .utxos_at(&script, height)
+            .iter()
+            .map(|u| u.value.to_sat())
+            .sum())
     }
 
     /// `bitcoin_get_current_fee_percentiles`: the test's values if set, else
     /// the 101 nearest-rank percentiles of the fee rates (millisatoshi/vbyte)
     /// of the last 10,000 confirmed non-coinbase transactions; empty on a chain
     /// without any, and the last result while no new ones arrive.
-    pub fn get_current_fee_percentiles(&mut self, _request: GetCurrentFeePercentilesRequest) -> Vec<MillisatoshiPerByte> {
+    pub fn get_current_fee_percentiles(
+        &mut self,
+        _request: GetCurrentFeePercentilesRequest,
+    ) -> Vec<MillisatoshiPerByte> {
         if let Some(values) = &self.fee_percentiles_override {
             return values.clone();
         }
@@ -173,7 +211,11 @@ impl BitcoinCanister {
         }
         let rates = self.recent_fee_rates();
         if rates.is_empty() {
-            return self.fee_percentiles_cache.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
+            return self
+                .fee_percentiles_cache
+                .as_ref()
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default();
         }
         let result = percentiles(rates);
         self.fee_percentiles_cache = Some((tip, result.clone()));
@@ -194,7 +236,11 @@ impl BitcoinCanister {
         let inputs: u64 = tx
             .input
             .iter()
-            .map(|i| self.chain.output(&i.previous_output).map(|o| o.txout.value.to_sat()))
+            .map(|i| {
+                self.chain
+                    .output(&i.previous_output)
+                    .map(|o| o.txout.value.to_sat())
+            })
             .sum::<Option<u64>>()?;
         let outputs: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
         let vsize = tx.vsize() as u64;
@@ -202,30 +248,58 @@ impl BitcoinCanister {
     }
 
     /// `bitcoin_get_block_headers`: up to 100 80-byte headers from `start_height`.
-    pub fn get_block_headers(&self, request: GetBlockHeadersRequest) -> Result<GetBlockHeadersResponse, GetBlockHeadersError> {
+    pub fn get_block_headers(
+        &self,
+        request: GetBlockHeadersRequest,
+    ) -> Result<GetBlockHeadersResponse, GetBlockHeadersError> {
         let tip = self.chain.tip_height();
         let start = request.start_height;
         if start > tip {
-            return Err(GetBlockHeadersError::StartHeightDoesNotExist { requested: start, chain_height: tip });
+            return Err(GetBlockHeadersError::StartHeightDoesNotExist {
+                requested: start,
+                chain_height: tip,
+            });
         }
         let end = match request.end_height {
-            Some(end) if end > tip => return Err(GetBlockHeadersError::EndHeightDoesNotExist { requested: end, chain_height: tip }),
+            Some(end) if end > tip => {
+                return Err(GetBlockHeadersError::EndHeightDoesNotExist {
+                    requested: end,
+                    chain_height: tip,
+                })
+            }
             Some(end) if end < start => {
-                return Err(GetBlockHeadersError::StartHeightLargerThanEndHeight { start_height: start, end_height: end })
+                return Err(GetBlockHeadersError::StartHeightLargerThanEndHeight {
+                    start_height: start,
+                    end_height: end,
+                })
             }
             Some(end) => end,
             None => tip,
         };
         let end = end.min(start + MAX_BLOCK_HEADERS_PER_RESPONSE - 1);
         let block_headers = (start..=end)
-            .map(|h| consensus::serialize(&self.chain.block(h).expect("height checked against the tip").header))
+            .map(|h| {
+                consensus::serialize(
+                    &self
+                        .chain
+                        .block(h)
+                        .expect("height checked against the tip")
+                        .header,
+                )
+            })
             .collect();
-        Ok(GetBlockHeadersResponse { tip_height: tip, block_headers })
+        Ok(GetBlockHeadersResponse {
+            tip_height: tip,
+            block_headers,
+        })
     }
 
     /// `bitcoin_send_transaction`: the canister only decodes; localnet also runs
     /// the mempool's checks, so a transaction the network would drop is refused.
-    pub fn send_transaction(&mut self, request: SendTransactionRequest) -> Result<Submitted, SendError> {
+    pub fn send_transaction(
+        &mut self,
+        request: SendTransactionRequest,
+    ) -> Result<Submitted, SendError> {
         self.mempool.submit(&self.chain, &request.transaction)
     }
 
@@ -252,7 +326,8 @@ impl BitcoinCanister {
         (0..n)
             .map(|_| {
                 let (transactions, fees) = self.mempool.take_all();
-                self.chain.mine_block(transactions, fees, script.clone(), time_secs)
+                self.chain
+                    .mine_block(transactions, fees, script.clone(), time_secs)
             })
             .collect()
     }
@@ -260,34 +335,64 @@ impl BitcoinCanister {
     /// Pays `amount` to `address` from the test wallet and puts the transaction
     /// in the mempool (mine a block to confirm it). When the wallet is short it
     /// first mines empty blocks to itself, leaving the mempool untouched.
-    pub fn send_to(&mut self, address: &str, amount: Amount, time_secs: u32) -> Result<Txid, SendToError> {
+    pub fn send_to(
+        &mut self,
+        address: &str,
+        amount: Amount,
+        time_secs: u32,
+    ) -> Result<Txid, SendToError> {
         let script = parse_address(address).map_err(SendToError::Address)?;
         let tx = self.fund_and_pay(script, amount, time_secs)?;
         let bytes = consensus::serialize(&tx);
-        match self.mempool.submit(&self.chain, &bytes).map_err(SendToError::Rejected)? {
+        match self
+            .mempool
+            .submit(&self.chain, &bytes)
+            .map_err(SendToError::Rejected)?
+        {
             Submitted::Accepted { txid, .. } | Submitted::AlreadyKnown { txid } => Ok(txid),
         }
     }
 
-    fn fund_and_pay(&mut self, script: ScriptBuf, amount: Amount, time_secs: u32) -> Result<Transaction, SendToError> {
+    fn fund_and_pay(
+        &mut self,
+        script: ScriptBuf,
+        amount: Amount,
+        time_secs: u32,
+    ) -> Result<Transaction, SendToError> {
         let wallet_script = self.wallet.script_pubkey();
         for _ in 0..MAX_FUNDING_BLOCKS {
-            match self.wallet.pay(&self.chain, &self.mempool, script.clone(), amount) {
+            match self
+                .wallet
+                .pay(&self.chain, &self.mempool, script.clone(), amount)
+            {
                 Err(WalletError::InsufficientFunds { .. }) => {
-                    self.chain.mine_block(Vec::new(), Amount::ZERO, wallet_script.clone(), time_secs);
+                    self.chain.mine_block(
+                        Vec::new(),
+                        Amount::ZERO,
+                        wallet_script.clone(),
+                        time_secs,
+                    );
                 }
                 other => return other.map_err(SendToError::Wallet),
             }
         }
-        self.wallet.pay(&self.chain, &self.mempool, script, amount).map_err(SendToError::Wallet)
+        self.wallet
+            .pay(&self.chain, &self.mempool, script, amount)
+            .map_err(SendToError::Wallet)
     }
 
     /// Fixes the fee percentiles (101 values, millisatoshi/vbyte); `None`
     /// returns to percentiles computed from the chain.
-    pub fn set_fee_percentiles(&mut self, values: Option<Vec<MillisatoshiPerByte>>) -> Result<(), String> {
+    pub fn set_fee_percentiles(
+        &mut self,
+        values: Option<Vec<MillisatoshiPerByte>>,
+    ) -> Result<(), String> {
         if let Some(v) = &values {
             if v.len() != 101 || v.windows(2).any(|w| w[0] > w[1]) {
-                return Err(format!("fee percentiles are 101 non-decreasing values; got {} values", v.len()));
+                return Err(format!(
+                    "fee percentiles are 101 non-decreasing values; got {} values",
+                    v.len()
+                ));
             }
         }
         self.fee_percentiles_override = values;
@@ -304,13 +409,20 @@ impl BitcoinCanister {
         if let Some(entry) = self.mempool.get(txid) {
             return Some((entry.tx.clone(), None));
         }
-        self.chain.transaction(txid).map(|(tx, height)| (tx.clone(), Some(height)))
+        self.chain
+            .transaction(txid)
+            .map(|(tx, height)| (tx.clone(), Some(height)))
     }
 
     /// Every UTXO of `address` at the tip, newest first.
     pub fn utxos(&self, address: &str) -> Result<Vec<Utxo>, AddressError> {
         let script = parse_address(address)?;
-        Ok(self.chain.utxos_at(&script, self.chain.tip_height()).iter().map(public_utxo).collect())
+        Ok(self
+            .chain
+            .utxos_at(&script, self.chain.tip_height())
+            .iter()
+            .map(public_utxo)
+            .collect())
     }
 }
 
@@ -341,8 +453,11 @@ pub enum AddressError {
 
 /// A regtest address's output script (base58 testnet prefixes or `bcrt1`).
 pub fn parse_address(address: &str) -> Result<ScriptBuf, AddressError> {
-    let unchecked: Address<bitcoin::address::NetworkUnchecked> = address.parse().map_err(|_| AddressError::Malformed)?;
-    let checked = unchecked.require_network(Network::Regtest).map_err(|_| AddressError::WrongNetwork)?;
+    let unchecked: Address<bitcoin::address::NetworkUnchecked> =
+        address.parse().map_err(|_| AddressError::Malformed)?;
+    let checked = unchecked
+        .require_network(Network::Regtest)
+        .map_err(|_| AddressError::WrongNetwork)?;
     Ok(checked.script_pubkey())
 }
 
@@ -350,13 +465,18 @@ pub fn parse_address(address: &str) -> Result<ScriptBuf, AddressError> {
 pub fn check_network(network: NetworkInRequest) -> Result<(), CallFailure> {
     match ic_btc_interface::Network::from(network) {
         ic_btc_interface::Network::Regtest => Ok(()),
-        other => Err(CallFailure::Trap(format!("Network must be regtest. Found {other}"))),
+        other => Err(CallFailure::Trap(format!(
+            "Network must be regtest. Found {other}"
+        ))),
     }
 }
 
 fn public_utxo(utxo: &ChainUtxo) -> Utxo {
     Utxo {
-        outpoint: ic_btc_interface::OutPoint { txid: utxo.outpoint.txid.to_byte_array().into(), vout: utxo.outpoint.vout },
+        outpoint: ic_btc_interface::OutPoint {
+            txid: utxo.outpoint.txid.to_byte_array().into(),
+            vout: utxo.outpoint.vout,
+        },
         value: utxo.value.to_sat(),
         height: utxo.height,
     }
@@ -369,7 +489,9 @@ pub fn percentiles(mut values: Vec<u64>) -> Vec<u64> {
     }
     values.sort_unstable();
     let n = values.len();
-    (0..=100usize).map(|p| values[(p * n).div_ceil(100).saturating_sub(1)]).collect()
+    (0..=100usize)
+        .map(|p| values[(p * n).div_ceil(100).saturating_sub(1)])
+        .collect()
 }
 
 /// The `next_page` token: the tip the listing is pinned to, then the first
@@ -385,12 +507,20 @@ const PAGE_TOKEN_LEN: usize = 32 + 4 + 32 + 4;
 
 impl PageToken {
     fn at(tip: BlockHash, next: &ChainUtxo) -> Self {
-        PageToken { tip, height: next.height, outpoint: next.outpoint }
+        PageToken {
+            tip,
+            height: next.height,
+            outpoint: next.outpoint,
+        }
     }
 
     /// Where the next page starts in the listing's order.
     fn order(&self) -> (std::cmp::Reverse<u32>, [u8; 32], u32) {
-        (std::cmp::Reverse(self.height), self.outpoint.txid.to_byte_array(), self.outpoint.vout)
+        (
+            std::cmp::Reverse(self.height),
+            self.outpoint.txid.to_byte_array(),
+            self.outpoint.vout,
+        )
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -403,10 +533,15 @@ impl PageToken {
 
     fn decode(bytes: &[u8]) -> Result<Self, String> {
         if bytes.len() != PAGE_TOKEN_LEN {
-            return Err(format!("Could not parse page: expected {PAGE_TOKEN_LEN} bytes, got {}", bytes.len()));
+            return Err(format!(
+                "Could not parse page: expected {PAGE_TOKEN_LEN} bytes, got {}",
+                bytes.len()
+            ));
         }
-        let array32 = |at: usize| -> [u8; 32] { bytes[at..at + 32].try_into().expect("length checked") };
-        let u32_at = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("length checked"));
+        let array32 =
+            |at: usize| -> [u8; 32] { bytes[at..at + 32].try_into().expect("length checked") };
+        let u32_at =
+            |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("length checked"));
         Ok(PageToken {
             tip: BlockHash::from_byte_array(array32(0)),
             height: u32_at(32),

@@ -13,8 +13,8 @@ use bitcoin::opcodes::all::OP_PUSHBYTES_0;
 use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::transaction::Version;
 use bitcoin::{
-    absolute::LockTime, Amount, Block, BlockHash, CompactTarget, Network, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxMerkleNode, TxOut, Txid, Witness,
+    absolute::LockTime, Amount, Block, BlockHash, CompactTarget, Network, OutPoint, ScriptBuf,
+    Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
 };
 use std::collections::HashMap;
 
@@ -93,7 +93,9 @@ impl Chain {
             by_script: HashMap::new(),
             tx_heights: HashMap::new(),
         };
-        chain.tx_heights.insert(chain.blocks[0].txdata[0].compute_txid(), (0, 0));
+        chain
+            .tx_heights
+            .insert(chain.blocks[0].txdata[0].compute_txid(), (0, 0));
         chain
     }
 
@@ -124,7 +126,10 @@ impl Chain {
 
     /// An output in the UTXO set at the tip.
     pub fn unspent_output(&self, outpoint: &OutPoint) -> Option<&TxOut> {
-        self.outputs.get(outpoint).filter(|o| o.spent_at.is_none()).map(|o| &o.txout)
+        self.outputs
+            .get(outpoint)
+            .filter(|o| o.spent_at.is_none())
+            .map(|o| &o.txout)
     }
 
     /// A confirmed transaction and the height of its block.
@@ -157,12 +162,23 @@ impl Chain {
     /// Appends a block: a coinbase paying the subsidy plus `fees` to
     /// `reward_script`, then `transactions` (already validated, parents first).
     /// Its header carries real regtest proof of work.
-    pub fn mine_block(&mut self, transactions: Vec<Transaction>, fees: Amount, reward_script: ScriptBuf, time: u32) -> BlockHash {
+    pub fn mine_block(
+        &mut self,
+        transactions: Vec<Transaction>,
+        fees: Amount,
+        reward_script: ScriptBuf,
+        time: u32,
+    ) -> BlockHash {
         let height = self.tip_height() + 1;
         let coinbase = coinbase(height, regtest_subsidy(height) + fees, reward_script);
-        let mut block = Block { header: self.next_header(time), txdata: std::iter::once(coinbase).chain(transactions).collect() };
+        let mut block = Block {
+            header: self.next_header(time),
+            txdata: std::iter::once(coinbase).chain(transactions).collect(),
+        };
         add_witness_commitment(&mut block);
-        block.header.merkle_root = block.compute_merkle_root().unwrap_or_else(TxMerkleNode::all_zeros);
+        block.header.merkle_root = block
+            .compute_merkle_root()
+            .unwrap_or_else(TxMerkleNode::all_zeros);
         grind_proof_of_work(&mut block.header);
         let hash = block.block_hash();
         self.index_block(&block, height);
@@ -201,27 +217,47 @@ impl Chain {
                     continue; // provably unspendable: never in the UTXO set
                 }
                 let outpoint = OutPoint::new(txid, vout as u32);
-                self.by_script.entry(txout.script_pubkey.clone()).or_default().push(outpoint);
-                self.outputs.insert(outpoint, OutputRecord { txout: txout.clone(), height, spent_at: None });
+                self.by_script
+                    .entry(txout.script_pubkey.clone())
+                    .or_default()
+                    .push(outpoint);
+                self.outputs.insert(
+                    outpoint,
+                    OutputRecord {
+                        txout: txout.clone(),
+                        height,
+                        spent_at: None,
+                    },
+                );
             }
         }
     }
 
     /// Number of outputs in the UTXO set at the tip.
     pub fn utxo_count(&self) -> u64 {
-        self.outputs.values().filter(|o| o.spent_at.is_none()).count() as u64
+        self.outputs
+            .values()
+            .filter(|o| o.spent_at.is_none())
+            .count() as u64
     }
 }
 
 /// The canister's listing order: newest first, then by outpoint.
 pub(crate) fn utxo_order(utxo: &ChainUtxo) -> (std::cmp::Reverse<u32>, [u8; 32], u32) {
-    (std::cmp::Reverse(utxo.height), utxo.outpoint.txid.to_byte_array(), utxo.outpoint.vout)
+    (
+        std::cmp::Reverse(utxo.height),
+        utxo.outpoint.txid.to_byte_array(),
+        utxo.outpoint.vout,
+    )
 }
 
 /// A coinbase as bitcoind builds it: BIP34 height in the script sig, the
 /// witness reserved value in its witness.
 fn coinbase(height: u32, value: Amount, reward_script: ScriptBuf) -> Transaction {
-    let script_sig = Builder::new().push_int(i64::from(height)).push_opcode(OP_PUSHBYTES_0).into_script();
+    let script_sig = Builder::new()
+        .push_int(i64::from(height))
+        .push_opcode(OP_PUSHBYTES_0)
+        .into_script();
     Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
@@ -231,18 +267,26 @@ fn coinbase(height: u32, value: Amount, reward_script: ScriptBuf) -> Transaction
             sequence: Sequence::MAX,
             witness: Witness::from_slice(&[WITNESS_RESERVED_VALUE]),
         }],
-        output: vec![TxOut { value, script_pubkey: reward_script }],
+        output: vec![TxOut {
+            value,
+            script_pubkey: reward_script,
+        }],
     }
 }
 
 /// BIP141: an OP_RETURN output in the coinbase commits to the witness merkle root.
 fn add_witness_commitment(block: &mut Block) {
-    let Some(witness_root) = block.witness_root() else { return };
+    let Some(witness_root) = block.witness_root() else {
+        return;
+    };
     let commitment = Block::compute_witness_commitment(&witness_root, &WITNESS_RESERVED_VALUE);
     let mut payload = WITNESS_COMMITMENT_HEADER.to_vec();
     payload.extend_from_slice(commitment.as_byte_array());
     let payload = PushBytesBuf::try_from(payload).expect("36 bytes fit a push");
-    block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::new_op_return(payload) });
+    block.txdata[0].output.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: ScriptBuf::new_op_return(payload),
+    });
 }
 
 /// Regtest's target is so easy that about every second nonce meets it.

@@ -29,7 +29,8 @@ pub const MAX_REPLACEMENT_CANDIDATES: usize = 100;
 pub const MAX_STANDARD_TX_VERSION: i32 = 2;
 /// The script flags of the taproot era that `libbitcoinconsensus` accepts:
 /// P2SH, strict DER, NULLDUMMY, CLTV, CSV, witness and taproot.
-pub const SCRIPT_VERIFY_FLAGS: u32 = bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT;
+pub const SCRIPT_VERIFY_FLAGS: u32 =
+    bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT;
 
 /// Why a transaction was refused; bitcoind's reject reason is in the message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +47,11 @@ pub enum SendError {
     NonStandard(String),
     #[error("dust: output {vout} of {value} sat is below the dust threshold of {threshold} sat")]
     /// An output below the dust threshold (3 sat/vB dust relay fee).
-    Dust { vout: usize, value: u64, threshold: u64 },
+    Dust {
+        vout: usize,
+        value: u64,
+        threshold: u64,
+    },
     #[error("bad-txns-inputs-missingorspent: input {input} spends {outpoint}, which is not an unspent output")]
     /// An input spends an output that does not exist or is spent in a block.
     MissingOrSpent { input: usize, outpoint: OutPoint },
@@ -149,7 +154,8 @@ impl Mempool {
 
     /// Validates a serialised transaction and adds it (see the module docs).
     pub fn submit(&mut self, chain: &Chain, bytes: &[u8]) -> Result<Submitted, SendError> {
-        let tx: Transaction = deserialize(bytes).map_err(|e| SendError::Malformed(e.to_string()))?;
+        let tx: Transaction =
+            deserialize(bytes).map_err(|e| SendError::Malformed(e.to_string()))?;
         let txid = tx.compute_txid();
         if self.entries.contains_key(&txid) || chain.transaction(&txid).is_some() {
             return Ok(Submitted::AlreadyKnown { txid });
@@ -185,24 +191,40 @@ impl Mempool {
     }
 
     fn mempool_output(&self, outpoint: &OutPoint) -> Option<TxOut> {
-        self.entries.get(&outpoint.txid)?.tx.output.get(outpoint.vout as usize).cloned()
+        self.entries
+            .get(&outpoint.txid)?
+            .tx
+            .output
+            .get(outpoint.vout as usize)
+            .cloned()
     }
 
     /// BIP125: the transactions a replacement evicts, or why it may not.
     fn check_replacement(&self, candidate: &Candidate) -> Result<Vec<Txid>, SendError> {
-        let conflicts: BTreeSet<Txid> =
-            candidate.tx.input.iter().filter_map(|txin| self.spender(&txin.previous_output)).collect();
+        let conflicts: BTreeSet<Txid> = candidate
+            .tx
+            .input
+            .iter()
+            .filter_map(|txin| self.spender(&txin.previous_output))
+            .collect();
         if conflicts.is_empty() {
             return Ok(Vec::new());
         }
         // Rule 1 (signalling is checked on the conflicts themselves; inherited
         // signalling through unconfirmed ancestors is not modelled).
-        if let Some(conflict) = conflicts.iter().find(|txid| !self.entries[*txid].tx.is_explicitly_rbf()) {
-            return Err(SendError::ConflictNotReplaceable { conflict: *conflict });
+        if let Some(conflict) = conflicts
+            .iter()
+            .find(|txid| !self.entries[*txid].tx.is_explicitly_rbf())
+        {
+            return Err(SendError::ConflictNotReplaceable {
+                conflict: *conflict,
+            });
         }
         let evicted = self.with_descendants(&conflicts);
         if evicted.len() > MAX_REPLACEMENT_CANDIDATES {
-            return Err(SendError::TooManyReplacements { count: evicted.len() }); // rule 5
+            return Err(SendError::TooManyReplacements {
+                count: evicted.len(),
+            }); // rule 5
         }
         self.check_replacement_inputs(candidate, &conflicts, &evicted)?;
         self.check_replacement_fees(candidate, &conflicts, &evicted)?;
@@ -210,15 +232,30 @@ impl Mempool {
     }
 
     /// Rule 2: no new unconfirmed inputs; and no spending what is replaced.
-    fn check_replacement_inputs(&self, candidate: &Candidate, conflicts: &BTreeSet<Txid>, evicted: &BTreeSet<Txid>) -> Result<(), SendError> {
-        let original_inputs: BTreeSet<OutPoint> =
-            conflicts.iter().flat_map(|txid| self.entries[txid].tx.input.iter().map(|i| i.previous_output)).collect();
+    fn check_replacement_inputs(
+        &self,
+        candidate: &Candidate,
+        conflicts: &BTreeSet<Txid>,
+        evicted: &BTreeSet<Txid>,
+    ) -> Result<(), SendError> {
+        let original_inputs: BTreeSet<OutPoint> = conflicts
+            .iter()
+            .flat_map(|txid| {
+                self.entries[txid]
+                    .tx
+                    .input
+                    .iter()
+                    .map(|i| i.previous_output)
+            })
+            .collect();
         for (input, txin) in candidate.tx.input.iter().enumerate() {
             let parent = txin.previous_output.txid;
             if evicted.contains(&parent) {
                 return Err(SendError::SpendsConflictingTransaction { input });
             }
-            if self.entries.contains_key(&parent) && !original_inputs.contains(&txin.previous_output) {
+            if self.entries.contains_key(&parent)
+                && !original_inputs.contains(&txin.previous_output)
+            {
                 return Err(SendError::ReplacementAddsUnconfirmed { input });
             }
         }
@@ -227,18 +264,31 @@ impl Mempool {
 
     /// Rules 3 and 4, and bitcoind's rule that the replacement's fee rate beats
     /// each direct conflict's.
-    fn check_replacement_fees(&self, candidate: &Candidate, conflicts: &BTreeSet<Txid>, evicted: &BTreeSet<Txid>) -> Result<(), SendError> {
+    fn check_replacement_fees(
+        &self,
+        candidate: &Candidate,
+        conflicts: &BTreeSet<Txid>,
+        evicted: &BTreeSet<Txid>,
+    ) -> Result<(), SendError> {
         let fee = candidate.fee.to_sat();
         for txid in conflicts {
             let original = &self.entries[txid];
             // fee / vsize > original.fee / original.vsize, without division
-            if u128::from(fee) * u128::from(original.vsize) <= u128::from(original.fee.to_sat()) * u128::from(candidate.vsize) {
+            if u128::from(fee) * u128::from(original.vsize)
+                <= u128::from(original.fee.to_sat()) * u128::from(candidate.vsize)
+            {
                 return Err(SendError::InsufficientReplacementFee {
-                    reason: format!("rejecting replacement {}; new feerate is not above that of {txid}", candidate.txid),
+                    reason: format!(
+                        "rejecting replacement {}; new feerate is not above that of {txid}",
+                        candidate.txid
+                    ),
                 });
             }
         }
-        let replaced_fees: u64 = evicted.iter().map(|txid| self.entries[txid].fee.to_sat()).sum();
+        let replaced_fees: u64 = evicted
+            .iter()
+            .map(|txid| self.entries[txid].fee.to_sat())
+            .sum();
         if fee < replaced_fees {
             return Err(SendError::InsufficientReplacementFee {
                 reason: format!("rejecting replacement {}, less fees than conflicting txs; {fee} < {replaced_fees}", candidate.txid),
@@ -278,7 +328,12 @@ impl Mempool {
         for txin in &candidate.tx.input {
             self.spenders.insert(txin.previous_output, candidate.txid);
         }
-        let entry = MempoolEntry { tx: candidate.tx, fee: candidate.fee, vsize: candidate.vsize, sequence: self.next_sequence };
+        let entry = MempoolEntry {
+            tx: candidate.tx,
+            fee: candidate.fee,
+            vsize: candidate.vsize,
+            sequence: self.next_sequence,
+        };
         self.next_sequence += 1;
         self.entries.insert(candidate.txid, entry);
     }
@@ -318,7 +373,13 @@ impl Candidate {
         if fee < required {
             return Err(SendError::MinRelayFeeNotMet { fee, required });
         }
-        Ok(Candidate { tx, txid, prevouts, fee: Amount::from_sat(fee), vsize })
+        Ok(Candidate {
+            tx,
+            txid,
+            prevouts,
+            fee: Amount::from_sat(fee),
+            vsize,
+        })
     }
 }
 
@@ -338,7 +399,10 @@ fn check_transaction(tx: &Transaction) -> Result<(), SendError> {
         if output.value > Amount::MAX_MONEY {
             return Err(SendError::Invalid("bad-txns-vout-toolarge"));
         }
-        total = total.checked_add(output.value).filter(|t| *t <= Amount::MAX_MONEY).ok_or(SendError::Invalid("bad-txns-txouttotal-toolarge"))?;
+        total = total
+            .checked_add(output.value)
+            .filter(|t| *t <= Amount::MAX_MONEY)
+            .ok_or(SendError::Invalid("bad-txns-txouttotal-toolarge"))?;
     }
     let distinct: BTreeSet<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
     if distinct.len() != tx.input.len() {
@@ -380,17 +444,26 @@ fn check_standard_outputs(tx: &Transaction) -> Result<(), SendError> {
         let script = &output.script_pubkey;
         if script.is_op_return() {
             if script.len() > MAX_OP_RETURN_RELAY {
-                return Err(SendError::NonStandard(format!("scriptpubkey: output {vout} is an OP_RETURN of {} bytes", script.len())));
+                return Err(SendError::NonStandard(format!(
+                    "scriptpubkey: output {vout} is an OP_RETURN of {} bytes",
+                    script.len()
+                )));
             }
             op_returns += 1;
             continue;
         }
         if !(script.is_p2pkh() || script.is_p2sh() || script.is_witness_program()) {
-            return Err(SendError::NonStandard(format!("scriptpubkey: output {vout} has an unknown script type")));
+            return Err(SendError::NonStandard(format!(
+                "scriptpubkey: output {vout} has an unknown script type"
+            )));
         }
         let threshold = script.minimal_non_dust();
         if output.value < threshold {
-            return Err(SendError::Dust { vout, value: output.value.to_sat(), threshold: threshold.to_sat() });
+            return Err(SendError::Dust {
+                vout,
+                value: output.value.to_sat(),
+                threshold: threshold.to_sat(),
+            });
         }
     }
     if op_returns > 1 {
@@ -419,7 +492,10 @@ fn verify_scripts(tx: &Transaction, prevouts: &[TxOut]) -> Result<(), SendError>
             input,
             SCRIPT_VERIFY_FLAGS,
         )
-        .map_err(|e| SendError::ScriptVerification { input, reason: consensus_error(e) })?;
+        .map_err(|e| SendError::ScriptVerification {
+            input,
+            reason: consensus_error(e),
+        })?;
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::transaction::Version;
 use bitcoin::{
-    absolute::LockTime, ecdsa, Address, Amount, CompressedPublicKey, Network, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxOut, Witness,
+    absolute::LockTime, ecdsa, Address, Amount, CompressedPublicKey, Network, OutPoint, ScriptBuf,
+    Sequence, Transaction, TxIn, TxOut, Witness,
 };
 use sha2::{Digest, Sha256};
 
@@ -28,7 +28,11 @@ pub enum WalletError {
     InsufficientFunds { available: u64, needed: u64 },
     #[error("{value} sat to {script} is below the dust threshold of {threshold} sat")]
     /// The payment would be a dust output.
-    Dust { script: ScriptBuf, value: u64, threshold: u64 },
+    Dust {
+        script: ScriptBuf,
+        value: u64,
+        threshold: u64,
+    },
 }
 
 /// The simulator's funded wallet.
@@ -41,11 +45,19 @@ pub struct Wallet {
 impl Wallet {
     /// The wallet of a net with this seed.
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        let digest = Sha256::new().chain_update(b"localnet bitcoin test wallet").chain_update(seed).finalize();
-        let secret = SecretKey::from_slice(&digest).expect("a sha256 digest is a valid secp256k1 key with overwhelming probability");
+        let digest = Sha256::new()
+            .chain_update(b"localnet bitcoin test wallet")
+            .chain_update(seed)
+            .finalize();
+        let secret = SecretKey::from_slice(&digest)
+            .expect("a sha256 digest is a valid secp256k1 key with overwhelming probability");
         let secp = Secp256k1::new();
         let public = CompressedPublicKey(secret.public_key(&secp));
-        Wallet { secret, public, secp }
+        Wallet {
+            secret,
+            public,
+            secp,
+        }
     }
 
     /// The wallet's P2WPKH regtest address.
@@ -69,10 +81,20 @@ impl Wallet {
     }
 
     /// A signed transaction paying `amount` to `script`, change back to the wallet.
-    pub fn pay(&self, chain: &Chain, mempool: &Mempool, script: ScriptBuf, amount: Amount) -> Result<Transaction, WalletError> {
+    pub fn pay(
+        &self,
+        chain: &Chain,
+        mempool: &Mempool,
+        script: ScriptBuf,
+        amount: Amount,
+    ) -> Result<Transaction, WalletError> {
         let threshold = script.minimal_non_dust();
         if amount < threshold {
-            return Err(WalletError::Dust { script, value: amount.to_sat(), threshold: threshold.to_sat() });
+            return Err(WalletError::Dust {
+                script,
+                value: amount.to_sat(),
+                threshold: threshold.to_sat(),
+            });
         }
         let mut coins = self.spendable(chain, mempool);
         coins.sort_by_key(|(outpoint, value)| (std::cmp::Reverse(*value), *outpoint));
@@ -84,15 +106,25 @@ impl Wallet {
                 return Ok(self.sign(tx, &selected));
             }
         }
-        let needed = amount.to_sat() + self.fee_for(&self.unsigned(&selected, &script, amount, Amount::ZERO)).to_sat();
+        let needed = amount.to_sat()
+            + self
+                .fee_for(&self.unsigned(&selected, &script, amount, Amount::ZERO))
+                .to_sat();
         Err(WalletError::InsufficientFunds { available, needed })
     }
 
     /// The payment with change, if the coins cover amount and fee.
-    fn build(&self, coins: &[(OutPoint, Amount)], script: &ScriptBuf, amount: Amount) -> Option<Transaction> {
+    fn build(
+        &self,
+        coins: &[(OutPoint, Amount)],
+        script: &ScriptBuf,
+        amount: Amount,
+    ) -> Option<Transaction> {
         let total: Amount = coins.iter().map(|(_, v)| *v).sum();
         let with_change = self.unsigned(coins, script, amount, Amount::ONE_SAT);
-        let change = total.checked_sub(amount)?.checked_sub(self.fee_for(&with_change))?;
+        let change = total
+            .checked_sub(amount)?
+            .checked_sub(self.fee_for(&with_change))?;
         if change >= self.script_pubkey().minimal_non_dust() {
             return Some(self.unsigned(coins, script, amount, change));
         }
@@ -101,11 +133,26 @@ impl Wallet {
         (total >= amount + self.fee_for(&without_change)).then_some(without_change)
     }
 
-    fn unsigned(&self, coins: &[(OutPoint, Amount)], script: &ScriptBuf, amount: Amount, change: Amount) -> Transaction {
-        let placeholder = Witness::from_slice(&[vec![0u8; MAX_SIGNATURE_BYTES], self.public.to_bytes().to_vec()]);
-        let mut output = vec![TxOut { value: amount, script_pubkey: script.clone() }];
+    fn unsigned(
+        &self,
+        coins: &[(OutPoint, Amount)],
+        script: &ScriptBuf,
+        amount: Amount,
+        change: Amount,
+    ) -> Transaction {
+        let placeholder = Witness::from_slice(&[
+            vec![0u8; MAX_SIGNATURE_BYTES],
+            self.public.to_bytes().to_vec(),
+        ]);
+        let mut output = vec![TxOut {
+            value: amount,
+            script_pubkey: script.clone(),
+        }];
         if change > Amount::ZERO {
-            output.push(TxOut { value: change, script_pubkey: self.script_pubkey() });
+            output.push(TxOut {
+                value: change,
+                script_pubkey: self.script_pubkey(),
+            });
         }
         Transaction {
             version: Version::TWO,
@@ -137,7 +184,10 @@ impl Wallet {
                 .p2wpkh_signature_hash(index, &script, *value, EcdsaSighashType::All)
                 .expect("the input exists and the script is P2WPKH");
             let message = Message::from_digest(sighash.to_byte_array());
-            let signature = ecdsa::Signature { signature: self.secp.sign_ecdsa(&message, &self.secret), sighash_type: EcdsaSighashType::All };
+            let signature = ecdsa::Signature {
+                signature: self.secp.sign_ecdsa(&message, &self.secret),
+                sighash_type: EcdsaSighashType::All,
+            };
             tx.input[index].witness = Witness::p2wpkh(&signature, &self.public.0);
         }
         tx

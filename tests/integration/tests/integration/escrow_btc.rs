@@ -32,7 +32,9 @@ fn btc_escrow(net: &mut LocalNet) -> Principal {
 }
 
 fn balance(net: &mut LocalNet, escrow: Principal, owner: Principal) -> Balance {
-    let (b,): (Balance,) = net.query_candid(escrow, owner, "get_balance", (owner,)).unwrap();
+    let (b,): (Balance,) = net
+        .query_candid(escrow, owner, "get_balance", (owner,))
+        .unwrap();
     b
 }
 
@@ -46,7 +48,12 @@ fn deposit_then_batched_payout_passes_consensus_checks_and_settles() {
     let mut net = LocalNet::new();
     let escrow = btc_escrow(&mut net);
     let (address,): (Result<String, Reserved>,) = net
-        .update_candid(escrow, developer(), "get_btc_deposit_address", (None::<Principal>,))
+        .update_candid(
+            escrow,
+            developer(),
+            "get_btc_deposit_address",
+            (None::<Principal>,),
+        )
         .unwrap();
     let address = address.expect("deposit address");
     assert!(address.starts_with("bcrt1q"), "{address}");
@@ -69,7 +76,10 @@ fn deposit_then_batched_payout_passes_consensus_checks_and_settles() {
         .update_candid(escrow, developer(), "withdraw_btc", (payee.clone(), PAYOUT))
         .unwrap();
     r.expect("withdraw_btc");
-    assert_eq!(balance(&mut net, escrow, developer()).available, DEPOSIT - PAYOUT);
+    assert_eq!(
+        balance(&mut net, escrow, developer()).available,
+        DEPOSIT - PAYOUT
+    );
 
     timer_round(&mut net);
     let (batches,): (Vec<BtcBatchInfo>,) = net
@@ -78,11 +88,17 @@ fn deposit_then_batched_payout_passes_consensus_checks_and_settles() {
     assert_eq!(batches.len(), 1, "{batches:?}");
     assert_eq!(batches[0].last_error, None, "{batches:?}");
     let mempool = net.bitcoin_mempool();
-    assert_eq!(mempool.len(), 1, "the signed payout passed the consensus checks");
+    assert_eq!(
+        mempool.len(),
+        1,
+        "the signed payout passed the consensus checks"
+    );
 
     net.bitcoin_mine_blocks(1, &miner_reward).unwrap();
     timer_round(&mut net);
-    let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+    let (totals,): (Totals,) = net
+        .query_candid(escrow, controller(), "totals", ())
+        .unwrap();
     assert_eq!((totals.deposits, totals.withdrawals), (DEPOSIT, PAYOUT));
     let (ok,): (Result<(), String>,) = net
         .query_candid(escrow, controller(), "check_invariants", ())
@@ -91,7 +107,10 @@ fn deposit_then_batched_payout_passes_consensus_checks_and_settles() {
     let (batches,): (Vec<BtcBatchInfo>,) = net
         .query_candid(escrow, controller(), "get_btc_batches", ())
         .unwrap();
-    assert!(batches.is_empty(), "finalised batches leave the open list: {batches:?}");
+    assert!(
+        batches.is_empty(),
+        "finalised batches leave the open list: {batches:?}"
+    );
     // The payee got the payout minus its share of the network fee.
     let paid: u64 = net
         .bitcoin_utxos(&payee)
@@ -100,7 +119,10 @@ fn deposit_then_batched_payout_passes_consensus_checks_and_settles() {
         .filter(|u| u.value < 1_000_000)
         .map(|u| u.value)
         .sum();
-    assert!(paid > PAYOUT - 5_000 && paid < PAYOUT, "payee received {paid}");
+    assert!(
+        paid > PAYOUT - 5_000 && paid < PAYOUT,
+        "payee received {paid}"
+    );
 }
 
 /// A regtest P2WPKH address of test key `i` (distinct payees).
@@ -120,7 +142,12 @@ fn one_hundred_withdrawals_are_paid_by_one_consensus_valid_transaction() {
     let mut net = LocalNet::new();
     let escrow = btc_escrow(&mut net);
     let (address,): (Result<String, Reserved>,) = net
-        .update_candid(escrow, developer(), "get_btc_deposit_address", (None::<Principal>,))
+        .update_candid(
+            escrow,
+            developer(),
+            "get_btc_deposit_address",
+            (None::<Principal>,),
+        )
         .unwrap();
     net.bitcoin_send_to(&address.unwrap(), 10_000_000).unwrap();
     let reward = net.bitcoin_wallet_address();
@@ -150,12 +177,18 @@ fn one_hundred_withdrawals_are_paid_by_one_consensus_valid_transaction() {
     assert!(per_payout <= 32.5, "{per_payout} vbytes per payout");
     net.bitcoin_mine_blocks(1, &reward).unwrap();
     timer_round(&mut net);
-    let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+    let (totals,): (Totals,) = net
+        .query_candid(escrow, controller(), "totals", ())
+        .unwrap();
     assert_eq!(totals.withdrawals, 100 * 20_000);
     for i in [0, 57, 99] {
         let utxos = net.bitcoin_utxos(&payee(i)).unwrap();
         assert_eq!(utxos.len(), 1);
-        assert!(utxos[0].value < 20_000 && utxos[0].value > 19_000, "{}", utxos[0].value);
+        assert!(
+            utxos[0].value < 20_000 && utxos[0].value > 19_000,
+            "{}",
+            utxos[0].value
+        );
     }
     let (ok,): (Result<(), String>,) = net
         .query_candid(escrow, controller(), "check_invariants", ())
@@ -166,7 +199,12 @@ fn one_hundred_withdrawals_are_paid_by_one_consensus_valid_transaction() {
 fn funded_escrow(net: &mut LocalNet, sats: u64) -> Principal {
     let escrow = btc_escrow(net);
     let (address,): (Result<String, Reserved>,) = net
-        .update_candid(escrow, developer(), "get_btc_deposit_address", (None::<Principal>,))
+        .update_candid(
+            escrow,
+            developer(),
+            "get_btc_deposit_address",
+            (None::<Principal>,),
+        )
         .unwrap();
     net.bitcoin_send_to(&address.unwrap(), sats).unwrap();
     let reward = net.bitcoin_wallet_address();
@@ -190,13 +228,21 @@ fn a_stuck_payout_survives_an_upgrade_is_replaced_by_fee_and_settles() {
     let first = net.bitcoin_mempool();
     assert_eq!(first.len(), 1);
     // An upgrade while the batch is in flight keeps it (and its signing paths).
-    net.upgrade_canister(escrow, escrow_wasm(), tensormine_integration_tests::encode((None::<EscrowArg>,)))
-        .expect("upgrade");
+    net.upgrade_canister(
+        escrow,
+        escrow_wasm(),
+        tensormine_integration_tests::encode((None::<EscrowArg>,)),
+    )
+    .expect("upgrade");
     // Nobody mines it; after the resubmission delay (1 h) the escrow bumps the fee.
     net.advance_time(Duration::from_secs(3_600));
     net.tick();
     let second = net.bitcoin_mempool();
-    assert_eq!(second.len(), 1, "the replacement evicted the original (BIP125)");
+    assert_eq!(
+        second.len(),
+        1,
+        "the replacement evicted the original (BIP125)"
+    );
     assert_ne!(second[0].tx.compute_txid(), first[0].tx.compute_txid());
     assert!(second[0].fee > first[0].fee);
     let (batches,): (Vec<BtcBatchInfo>,) = net
@@ -206,7 +252,9 @@ fn a_stuck_payout_survives_an_upgrade_is_replaced_by_fee_and_settles() {
     let reward = net.bitcoin_wallet_address();
     net.bitcoin_mine_blocks(1, &reward).unwrap();
     timer_round(&mut net);
-    let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+    let (totals,): (Totals,) = net
+        .query_candid(escrow, controller(), "totals", ())
+        .unwrap();
     assert_eq!(totals.withdrawals, 100_000);
     let (ok,): (Result<(), String>,) = net
         .query_candid(escrow, controller(), "check_invariants", ())
@@ -225,7 +273,12 @@ fn malformed_and_wrong_network_addresses_are_refused_and_nothing_is_debited() {
         "",
     ] {
         let (r,): (Result<Reserved, Reserved>,) = net
-            .update_candid(escrow, developer(), "withdraw_btc", (bad.to_string(), 20_000u64))
+            .update_candid(
+                escrow,
+                developer(),
+                "withdraw_btc",
+                (bad.to_string(), 20_000u64),
+            )
             .unwrap();
         assert!(r.is_err(), "{bad:?} was accepted");
     }
@@ -235,7 +288,12 @@ fn malformed_and_wrong_network_addresses_are_refused_and_nothing_is_debited() {
         .unwrap();
     assert!(r.is_err(), "a principal without funds cannot withdraw");
     let (r,): (Result<Reserved, Reserved>,) = net
-        .update_candid(escrow, Principal::anonymous(), "withdraw_btc", (payee(2), 20_000u64))
+        .update_candid(
+            escrow,
+            Principal::anonymous(),
+            "withdraw_btc",
+            (payee(2), 20_000u64),
+        )
         .unwrap();
     assert!(r.is_err(), "anonymous callers are refused");
     assert_eq!(balance(&mut net, escrow, developer()).available, 100_000);
@@ -262,19 +320,28 @@ fn a_trap_after_any_await_of_a_payout_round_loses_and_duplicates_nothing() {
             .iter()
             .any(|m| m.canister == escrow && m.trapped && m.kind.ends_with("callback"));
         if !trapped {
-            assert!(skip >= 4, "the payout round awaits at least 4 times, saw {skip}");
+            assert!(
+                skip >= 4,
+                "the payout round awaits at least 4 times, saw {skip}"
+            );
             break;
         }
         for _ in 0..3 {
             timer_round(&mut net);
         }
-        assert_eq!(net.bitcoin_mempool().len(), 1, "skip {skip}: one payout transaction");
+        assert_eq!(
+            net.bitcoin_mempool().len(),
+            1,
+            "skip {skip}: one payout transaction"
+        );
         let reward = net.bitcoin_wallet_address();
         net.bitcoin_mine_blocks(1, &reward).unwrap();
         timer_round(&mut net);
         let utxos = net.bitcoin_utxos(&payee(7)).unwrap();
         assert_eq!(utxos.len(), 1, "skip {skip}: paid once");
-        let (totals,): (Totals,) = net.query_candid(escrow, controller(), "totals", ()).unwrap();
+        let (totals,): (Totals,) = net
+            .query_candid(escrow, controller(), "totals", ())
+            .unwrap();
         assert_eq!(totals.withdrawals, 100_000, "skip {skip}");
         let (ok,): (Result<(), String>,) = net
             .query_candid(escrow, controller(), "check_invariants", ())

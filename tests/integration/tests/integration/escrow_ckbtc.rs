@@ -102,12 +102,20 @@ fn deposit_hold_release_withdraw_moves_every_satoshi_once() {
     assert_eq!(receipt.amount, 500_000);
     assert_eq!(m.balance(developer).available, 500_000);
     // The depositor pays the ledger fee on top; the escrow holds exactly the deposit.
-    assert_eq!(m.ledger_balance(developer), FUNDS - 500_000 - CKBTC_FEE - CKBTC_FEE);
+    assert_eq!(
+        m.ledger_balance(developer),
+        FUNDS - 500_000 - CKBTC_FEE - CKBTC_FEE
+    );
     assert_eq!(m.ledger_balance(m.escrow), 500_000);
 
     let (held,): (Result<Hold, HoldError>,) = m
         .net
-        .update_candid(m.escrow, router(), "hold", ("job-1".to_string(), developer, 200_000u64))
+        .update_candid(
+            m.escrow,
+            router(),
+            "hold",
+            ("job-1".to_string(), developer, 200_000u64),
+        )
         .unwrap();
     assert_eq!(held.unwrap().amount, 200_000);
     let release = ("job-1".to_string(), vec![(miner, 150_000u64)], 5_000u64);
@@ -143,7 +151,10 @@ fn deposit_hold_release_withdraw_moves_every_satoshi_once() {
     assert_eq!(m.balance(miner).available, 50_000);
     // On the ledger the escrow holds deposits − withdrawals; in its books the same.
     assert_eq!(m.ledger_balance(m.escrow), 400_000);
-    let (t,): (Totals,) = m.net.query_candid(m.escrow, controller(), "totals", ()).unwrap();
+    let (t,): (Totals,) = m
+        .net
+        .query_candid(m.escrow, controller(), "totals", ())
+        .unwrap();
     assert_eq!(t.deposits - t.withdrawals, 400_000);
     m.invariants_hold();
 }
@@ -155,14 +166,27 @@ fn only_the_router_settles_and_bad_amounts_are_typed_errors() {
     m.deposit(developer, 10_000).unwrap();
     let (r,): (Result<Hold, HoldError>,) = m
         .net
-        .update_candid(m.escrow, developer, "hold", ("job-2".to_string(), developer, 1_000u64))
+        .update_candid(
+            m.escrow,
+            developer,
+            "hold",
+            ("job-2".to_string(), developer, 1_000u64),
+        )
         .unwrap();
     assert_eq!(r.unwrap_err(), HoldError::NotRouter);
     let (r,): (Result<Hold, HoldError>,) = m
         .net
-        .update_candid(m.escrow, router(), "hold", ("job-2".to_string(), developer, 20_000u64))
+        .update_candid(
+            m.escrow,
+            router(),
+            "hold",
+            ("job-2".to_string(), developer, 20_000u64),
+        )
         .unwrap();
-    assert!(matches!(r, Err(HoldError::InsufficientFunds { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(HoldError::InsufficientFunds { .. })),
+        "{r:?}"
+    );
     let (r,): (Result<Settlement, RefundError>,) = m
         .net
         .update_candid(m.escrow, router(), "refund", ("no-such-job".to_string(),))
@@ -185,7 +209,12 @@ fn an_upgrade_keeps_balances_and_holds() {
     m.deposit(developer, 30_000).unwrap();
     let (r,): (Result<Hold, HoldError>,) = m
         .net
-        .update_candid(m.escrow, router(), "hold", ("job-3".to_string(), developer, 12_000u64))
+        .update_candid(
+            m.escrow,
+            router(),
+            "hold",
+            ("job-3".to_string(), developer, 12_000u64),
+        )
         .unwrap();
     r.unwrap();
     let before = m.balance(developer);
@@ -213,12 +242,26 @@ fn authorization_matrix_over_the_router_and_controller_endpoints() {
             .net
             .update_candid(m.escrow, caller, "hold", (job(), developer, 1_000u64))
             .unwrap();
-        assert!(matches!(r, Err(HoldError::NotRouter | HoldError::AnonymousCaller)), "{caller}: {r:?}");
+        assert!(
+            matches!(r, Err(HoldError::NotRouter | HoldError::AnonymousCaller)),
+            "{caller}: {r:?}"
+        );
         let (r,): (Result<Settlement, ReleaseError>,) = m
             .net
-            .update_candid(m.escrow, caller, "release", (job(), Vec::<(Principal, u64)>::new(), 0u64))
+            .update_candid(
+                m.escrow,
+                caller,
+                "release",
+                (job(), Vec::<(Principal, u64)>::new(), 0u64),
+            )
             .unwrap();
-        assert!(matches!(r, Err(ReleaseError::NotRouter | ReleaseError::AnonymousCaller)), "{caller}: {r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(ReleaseError::NotRouter | ReleaseError::AnonymousCaller)
+            ),
+            "{caller}: {r:?}"
+        );
         let (r,): (Result<Settlement, RefundError>,) = m
             .net
             .update_candid(m.escrow, caller, "refund", (job(),))
@@ -255,18 +298,36 @@ fn instructions_and_cycles_per_hold_and_release() {
     let before = m.net.cycle_balance(m.escrow);
     let (r,): (Result<Hold, HoldError>,) = m
         .net
-        .update_candid(m.escrow, router(), "hold", ("job-cost".to_string(), developer, 50_000u64))
+        .update_candid(
+            m.escrow,
+            router(),
+            "hold",
+            ("job-cost".to_string(), developer, 50_000u64),
+        )
         .unwrap();
     r.unwrap();
     let after_hold = m.net.cycle_balance(m.escrow);
     let (r,): (Result<Settlement, ReleaseError>,) = m
         .net
-        .update_candid(m.escrow, router(), "release", ("job-cost".to_string(), vec![(miner, 40_000u64)], 2_000u64))
+        .update_candid(
+            m.escrow,
+            router(),
+            "release",
+            ("job-cost".to_string(), vec![(miner, 40_000u64)], 2_000u64),
+        )
         .unwrap();
     r.unwrap();
     let after_release = m.net.cycle_balance(m.escrow);
-    let hold = m.net.last_message(m.escrow, "update hold").unwrap().instructions;
-    let release = m.net.last_message(m.escrow, "update release").unwrap().instructions;
+    let hold = m
+        .net
+        .last_message(m.escrow, "update hold")
+        .unwrap()
+        .instructions;
+    let release = m
+        .net
+        .last_message(m.escrow, "update release")
+        .unwrap()
+        .instructions;
     println!(
         "hold: {hold} instructions, {} cycles; release: {release} instructions, {} cycles (incl. ingress induction)",
         before - after_hold,

@@ -16,6 +16,6 @@ mod localnet_state;
 mod localnet_timers;
 mod registry_challenge;
 mod registry_registration;
-mod runtime_backends;
-mod router_jobs;
 mod router_endpoints;
+mod router_jobs;
+mod runtime_backends;

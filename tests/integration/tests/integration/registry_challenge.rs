@@ -53,7 +53,11 @@ fn get_miner(net: &mut LocalNet, c: Principal, who: Principal) -> Miner {
     m.expect("miner registered")
 }
 
-fn request_challenge(net: &mut LocalNet, c: Principal, who: Principal) -> Result<Capability, ChallengeError> {
+fn request_challenge(
+    net: &mut LocalNet,
+    c: Principal,
+    who: Principal,
+) -> Result<Capability, ChallengeError> {
     let (r,): (Result<Capability, ChallengeError>,) =
         net.update_candid(c, who, "request_challenge", ()).unwrap();
     r
@@ -72,14 +76,21 @@ fn honest_worker_passes_the_challenge_the_timer_starts_after_registration() {
     let m = get_miner(&mut net, c, miner(1));
     let cap = m.capability.expect("challenge passed");
     assert_eq!(cap.n, N);
-    assert!(cap.elapsed_ms >= 1_000, "elapsed is rounded up to the block time");
+    assert!(
+        cap.elapsed_ms >= 1_000,
+        "elapsed is rounded up to the block time"
+    );
     assert_eq!(
         cap.flops_lower_bound,
         2 * (N as u64).pow(3) * 1_000 / cap.elapsed_ms
     );
     assert_eq!(m.reputation.challenges_passed, 1);
     assert_eq!(m.reputation.challenges_failed, 0);
-    assert_eq!(m.status, MinerStatus::Online, "the probe in the same round found it healthy");
+    assert_eq!(
+        m.status,
+        MinerStatus::Online,
+        "the probe in the same round found it healthy"
+    );
     assert_eq!(m.last_challenge_ns, Some(net.time()));
     let verification = net
         .message_log()
@@ -161,7 +172,8 @@ fn worker_committing_after_the_deadline_is_suspended() {
     };
     let commitment = live.perform(&pending[0].request).expect("worker answers");
     net.advance_time(Duration::from_millis(DEADLINE_MS + 1_000));
-    net.answer_http_outcall(pending[0].id, Ok(commitment)).unwrap();
+    net.answer_http_outcall(pending[0].id, Ok(commitment))
+        .unwrap();
 
     let reply = net.await_call(call).unwrap();
     let result = Decode!(&reply, Result<Capability, ChallengeError>).unwrap();
@@ -173,7 +185,10 @@ fn worker_committing_after_the_deadline_is_suspended() {
         net.pending_http_outcalls().is_empty(),
         "no rows are asked of a late worker"
     );
-    assert_eq!(get_miner(&mut net, c, miner(3)).status, MinerStatus::Suspended);
+    assert_eq!(
+        get_miner(&mut net, c, miner(3)).status,
+        MinerStatus::Suspended
+    );
 }
 
 #[test]

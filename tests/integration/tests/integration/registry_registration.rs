@@ -360,8 +360,7 @@ fn probes_move_miners_online_offline_and_upgrade_keeps_everything() {
             },)),
         )
         .unwrap();
-    let (resp,): (tensormine_core::http::HttpResponse,) =
-        candid::decode_args(&metrics).unwrap();
+    let (resp,): (tensormine_core::http::HttpResponse,) = candid::decode_args(&metrics).unwrap();
     let text = String::from_utf8(resp.body.into_vec()).unwrap();
     assert!(text.contains("registry_miners 3"), "{text}");
     // Worker 1 missed the last two rounds too.
