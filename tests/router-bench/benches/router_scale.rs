@@ -162,6 +162,7 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
         }],
         failovers: 0,
         randomness: Some([8; 32]),
+        randomness_assignments: 1,
         audited: None,
         tiebreak: false,
         fetch_tries: 0,
