@@ -8,7 +8,7 @@ use crate::clients::worker::{self, Reply};
 use crate::guard::job_guard;
 use crate::job::{replicas, Assignment, Job};
 use crate::runtime::Runtime;
-use crate::state::audit::{cancel, cancellable, charge, event, save, start_refund};
+use crate::state::audit::{cancel, cancellable, charge, event, save, stake_bond, start_refund};
 use crate::state::{mutate_state, read_state, EventKind};
 use crate::{settle, submit, sync, verify};
 use candid::Principal;
@@ -166,6 +166,11 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
             .iter()
             .find(|(w, _)| *w == job.request.workload.kind())
             .map_or(0, |(_, p)| *p);
+        let price_sats = ask.saturating_mul(job.units);
+        let at_stake = settle::slash_amount(c, price_sats);
+        if !bond_covers(rt, job, c, miner, at_stake).await {
+            continue;
+        }
         let kind = EventKind::Assigned {
             miner,
             role: role.clone(),
@@ -177,7 +182,7 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
             endpoint: info.endpoint,
             worker_key: info.worker_key,
             owner: info.owner,
-            price_sats: ask.saturating_mul(job.units),
+            price_sats,
             new_miner: info.jobs_verified < c.new_miner_jobs,
             role,
             state: AssignmentState::Dispatching { tries: 0 },
@@ -190,7 +195,9 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
             slashed_sats: 0,
             slash_done: false,
             reported: false,
+            bond_at_stake_sats: 0,
         });
+        stake_bond(job.assignments.last_mut().expect("pushed"), at_stake);
     }
     job.updated_at_ns = now;
     if missing(job).is_empty() {
@@ -200,14 +207,54 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
     }
 }
 
+/// Whether `miner`'s free bond — bonded in the escrow, less what its open
+/// jobs have at stake — covers `needed`, the slash this job could take. A
+/// miner that falls short is passed over for the rest of the job (a
+/// `BondTooLow` event says by how much); an escrow that cannot answer now
+/// passes it over for this turn only.
+async fn bond_covers<R: Runtime>(
+    rt: &R,
+    job: &mut Job,
+    c: &Config,
+    miner: Principal,
+    needed: u64,
+) -> bool {
+    let escrow = c.escrow.expect("escrow configured");
+    let Ok(balance) = rt.balance(escrow, miner).await else {
+        return false;
+    };
+    let at_stake = read_state(|s| s.bond_at_stake.get(&miner).unwrap_or(0));
+    let free = balance.bonded.saturating_sub(at_stake);
+    if free >= needed {
+        return true;
+    }
+    let kind = EventKind::BondTooLow {
+        miner,
+        free_sats: free,
+        needed_sats: needed,
+    };
+    event(rt.time(), job, kind);
+    job.passed_over.push(miner);
+    false
+}
+
 /// Miners for `count` more roles: online, offering the workload within the
 /// job's price per unit, not tried on this job, owners distinct from the
-/// live assignments'.
+/// live assignments', and never the submitter itself (a miner paying itself
+/// would buy reputation, not compute).
 fn pick(job: &Job, c: &Config, count: usize) -> Vec<Principal> {
     let Some(max_price) = submit::max_price_per_unit(c, &job.request) else {
         return vec![];
     };
-    let tried: Vec<Principal> = job.assignments.iter().map(|a| a.miner).collect();
+    let tried: Vec<Principal> = read_state(|s| {
+        job.assignments
+            .iter()
+            .map(|a| a.miner)
+            .chain([job.submitter])
+            .chain(job.passed_over.iter().copied())
+            .chain(s.suspended.iter().map(|e| *e.key()))
+            .collect()
+    });
     let owners: Vec<Digest32> = job.live().map(|(_, a)| a.owner).collect();
     read_state(|s| {
         let mut seed = s.match_seed.to_vec();

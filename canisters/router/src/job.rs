@@ -37,6 +37,9 @@ pub struct Assignment {
     pub slashed_sats: u64,
     /// The outcome was reported to the registry.
     pub reported: bool,
+    /// Bond counted at stake for this assignment until the job is final.
+    #[serde(default)]
+    pub bond_at_stake_sats: u64,
 }
 
 impl Assignment {
@@ -125,9 +128,19 @@ pub struct Job {
     pub receipt_index: Option<u64>,
     pub outcall_cycles: u128,
     pub outcalls: u32,
+    /// Miners picked but passed over because their free bond did not cover
+    /// the job's slash (not picked again for this job).
+    #[serde(default)]
+    pub passed_over: Vec<Principal>,
 }
 
 impl Job {
+    /// Whether the tier's check runs on this job's result: not for tier
+    /// `none`, nor for an audit-tier job not drawn for audit.
+    pub fn checked(&self) -> bool {
+        !matches!(self.request.tier, Tier::None) && self.audited != Some(false)
+    }
+
     pub fn view(&self) -> JobView {
         JobView {
             id: self.id.clone(),

@@ -32,6 +32,12 @@ pub const RECEIPT_BATCHES: MemoryId = MemoryId::new(10);
 /// `StableLog<Event>` index and data.
 pub const EVENTS_INDEX: MemoryId = MemoryId::new(11);
 pub const EVENTS_DATA: MemoryId = MemoryId::new(12);
+/// `StableBTreeMap<Principal, u64>`: bond (sats) each miner has at stake in
+/// jobs not final — the slashes those jobs could take.
+pub const BOND_AT_STAKE: MemoryId = MemoryId::new(13);
+/// `StableBTreeMap<Principal, u64 ns>`: miners suspended from matching by a
+/// proven wrong result, and when.
+pub const SUSPENDED: MemoryId = MemoryId::new(14);
 
 /// The virtual memory `id` of `manager`.
 pub fn get(manager: &MemoryManager<DefaultMemoryImpl>, id: MemoryId) -> Memory {

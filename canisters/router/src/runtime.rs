@@ -15,7 +15,7 @@ use ic_cdk_management_canister::{
     SchnorrKeyId, SchnorrPublicKeyArgs, SignWithSchnorrArgs,
 };
 use tensormine_core::escrow::{
-    Hold, HoldError, RefundError, ReleaseError, Sats, Settlement, Slash, SlashError,
+    Balance, Hold, HoldError, RefundError, ReleaseError, Sats, Settlement, Slash, SlashError,
 };
 use tensormine_core::registry::{ChangesPage, JobOutcome, ReportError, Reputation};
 
@@ -195,6 +195,10 @@ impl EscrowApi for IcRuntime {
         job: &str,
     ) -> Result<Result<Settlement, RefundError>, CallError> {
         call(escrow, "refund", &(job,)).await
+    }
+
+    async fn balance(&self, escrow: Principal, owner: Principal) -> Result<Balance, CallError> {
+        call(escrow, "get_balance", &(owner,)).await
     }
 
     async fn slash(

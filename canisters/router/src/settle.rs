@@ -8,7 +8,7 @@ use crate::clients::escrow::{refund_settlement, release_settlement, slashed_sats
 use crate::job::Job;
 use crate::receipts;
 use crate::runtime::Runtime;
-use crate::state::audit::{event, save};
+use crate::state::audit::{event, release_bond_stakes, save};
 use crate::state::{mutate_state, read_state, EventKind};
 use crate::submit::{cycles_to_sats, protocol_fee};
 use candid::Principal;
@@ -33,7 +33,9 @@ pub fn fee(c: &Config, job: &Job, miners: u64) -> u64 {
     wanted.min(job.request.max_price_sats.saturating_sub(miners))
 }
 
-fn slash_amount(c: &Config, price: u64) -> u64 {
+/// What a rejected result of `price` sats costs the miner's bond (and what
+/// matching requires its free bond to cover).
+pub fn slash_amount(c: &Config, price: u64) -> u64 {
     price
         .saturating_mul(c.slash_multiplier as u64)
         .max(c.min_slash_sats)
@@ -125,14 +127,18 @@ async fn slash_rejected<R: Runtime>(rt: &R, job: &mut Job, c: &Config, escrow: P
     true
 }
 
-/// Reports accepted (verified) and failed miners to the registry, once
-/// each; a report that cannot be delivered is logged and dropped
-/// (reputation is evidence, not money).
+/// Reports verified and failed miners to the registry, once each; a report
+/// that cannot be delivered is logged and dropped (reputation is evidence,
+/// not money). An accepted answer is reported only when the tier's check ran
+/// on it ([`Job::checked`]): acceptance on a signature alone is no evidence,
+/// and counting it would let a miner leave "new miner" status, and raise its
+/// reputation, with cheap unchecked jobs.
 async fn report_verdicts<R: Runtime>(rt: &R, job: &mut Job, registry: Principal) {
     for i in 0..job.assignments.len() {
         let a = &job.assignments[i];
         let verified = match a.state {
             _ if a.reported => continue,
+            AssignmentState::Accepted if !job.checked() => continue,
             AssignmentState::Accepted => true,
             AssignmentState::Rejected { .. }
             | AssignmentState::TimedOut
@@ -178,6 +184,7 @@ fn close<R: Runtime>(rt: &R, mut job: Job, settlement: Settlement) {
         }
     }
     job.updated_at_ns = now;
+    release_bond_stakes(&mut job);
     let root = mutate_state(|s| {
         s.update_counters(|k| {
             let t = &mut k.totals;

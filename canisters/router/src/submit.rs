@@ -350,6 +350,7 @@ fn create(s: &mut State, p: Principal, r: JobRequest, spec: JobSpec, now: u64) -
         receipt_index: None,
         outcall_cycles: 0,
         outcalls: 0,
+        passed_over: vec![],
         request: r,
     };
     if let Some(key) = idempotency_key(p, &job.request) {

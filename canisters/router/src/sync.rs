@@ -45,7 +45,11 @@ pub async fn run<R: Runtime>(rt: &R) {
             for entry in page.entries {
                 seq = seq.max(entry.seq);
                 match entry.miner {
-                    Some(m) => s.upsert_miner(entry.principal, MinerInfo::of(&m)),
+                    Some(m) => {
+                        let info = MinerInfo::of(&m);
+                        s.lift_suspension(entry.principal, &info, rt.time());
+                        s.upsert_miner(entry.principal, info);
+                    }
                     None => s.remove_miner(&entry.principal),
                 }
             }

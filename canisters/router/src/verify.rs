@@ -10,7 +10,7 @@
 use crate::clients::worker::{self, Reply, RESULT_CHUNK_BYTES};
 use crate::job::{Assignment, Job};
 use crate::runtime::Runtime;
-use crate::state::audit::{charge, event, start_refund};
+use crate::state::audit::{charge, event, start_refund, suspend};
 use crate::state::{mutate_state, EventKind};
 use tensormine_core::api::{self, ChallengeRequest, ChallengeResponse, JobSpec};
 use tensormine_core::challenge::{
@@ -18,12 +18,16 @@ use tensormine_core::challenge::{
 };
 use tensormine_core::encoding::{f32_from_le_bytes, f64_from_le_bytes, f64_to_le_bytes};
 use tensormine_core::router::*;
-use tensormine_core::{prng, Digest32};
+use tensormine_core::{merkle, prng, Digest32};
 
 /// Embeddings of honest replicas agree to this cosine similarity per row.
 pub const MIN_COSINE: f64 = 0.9999;
 /// Relative tolerance between two honest replicas' `y = C·r`.
 pub const Y_RTOL: f64 = 1e-3;
+/// Why a worker whose signed sha256 and Merkle root name different bytes is
+/// rejected (and slashed): provable from its own signature.
+pub const NOT_THE_COMMITTED_RESULT: &str =
+    "delivered bytes match the signed sha256 but not the committed Merkle root";
 /// Attempts to fetch the accepted result for storage before settling without it.
 const MAX_FETCH_TRIES: u32 = 3;
 const RETRY_NS: u64 = 2_000_000_000;
@@ -45,6 +49,15 @@ fn reject(job: &mut Job, i: usize, reason: String, now: u64) {
     };
     event(now, job, kind);
     job.assignments[i].state = AssignmentState::Rejected { reason };
+}
+
+/// [`reject`] on a proof the canister checked itself (a failed spot check,
+/// bytes that contradict the worker's own signature): the miner is also
+/// suspended from matching. A lost vote is not such a proof.
+fn reject_proven(job: &mut Job, i: usize, reason: String, now: u64) {
+    let miner = job.assignments[i].miner;
+    reject(job, i, reason, now);
+    suspend(now, job, miner);
 }
 
 fn accept(job: &mut Job, i: usize) {
@@ -90,8 +103,7 @@ pub async fn run<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
             }
         }
     }
-    let unchecked = matches!(job.request.tier, Tier::None) || job.audited == Some(false);
-    if unchecked {
+    if !job.checked() {
         let i = job
             .live()
             .map(|(i, _)| i)
@@ -230,7 +242,7 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
         };
         match verdict {
             Ok(()) => accept(job, i),
-            Err(reason) => reject(
+            Err(reason) => reject_proven(
                 job,
                 i,
                 format!("failed the Freivalds check: {reason}"),
@@ -317,6 +329,11 @@ pub async fn fetch_result<R: Runtime>(
     if Digest32::sha256(&bytes) != cm.sha256 {
         // Signed sha256 vs. bytes that one replica may have altered: retry.
         return Reply::Unavailable("result bytes do not match the committed sha256".into());
+    }
+    if merkle::root_of_bytes(&bytes, cm.cols as usize) != Some(cm.merkle_root) {
+        // The worker signed both: its sha256 names other bytes than the
+        // rows its root commits to (and the spot checks opened).
+        return Reply::Refused(NOT_THE_COMMITTED_RESULT.into());
     }
     Reply::Ok(bytes)
 }
@@ -424,7 +441,11 @@ async fn compare<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8; 32])
                 s.results.insert(result_key(&job.id, i), bytes);
             }),
             Reply::Refused(reason) => {
-                job.assignments[i].state = AssignmentState::Failed { reason };
+                if reason == NOT_THE_COMMITTED_RESULT {
+                    reject_proven(job, i, reason, rt.time());
+                } else {
+                    job.assignments[i].state = AssignmentState::Failed { reason };
+                }
                 job.status = JobStatus::Running;
                 job.next_action_ns = rt.time();
                 return false;
@@ -518,6 +539,14 @@ async fn store_result<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
             job.fetch_tries += 1;
             match fetch_result(rt, job, accepted, c.outcall_mode == OutcallMode::Replicated).await {
                 Reply::Ok(b) => Some(b),
+                Reply::Refused(reason) if reason == NOT_THE_COMMITTED_RESULT => {
+                    // Not the verified result: reject it and find another miner.
+                    job.accepted = None;
+                    reject_proven(job, accepted, reason, rt.time());
+                    job.status = JobStatus::Running;
+                    job.next_action_ns = rt.time();
+                    return;
+                }
                 Reply::Unavailable(e) if job.fetch_tries < MAX_FETCH_TRIES => {
                     return retry(job, rt.time(), &e)
                 }
@@ -538,6 +567,7 @@ async fn store_result<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     let now = rt.time();
     let kind = EventKind::Verified {
         miner: job.assignments[accepted].miner,
+        checked: job.checked(),
     };
     event(now, job, kind);
     job.status = JobStatus::Settling;

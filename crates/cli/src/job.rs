@@ -1,6 +1,6 @@
 //! Jobs: quote, submit, wait, status, list, cancel, and the result — from
 //! the router's store in chunks, or from the worker when the router did not
-//! store it — checked against the accepted commitment's sha256.
+//! store it — checked against the accepted commitment's Merkle root and sha256.
 
 use crate::env::Env;
 use crate::errors::{refused, secs, READ_ONLY, USE_IDENTITY};
@@ -292,7 +292,7 @@ impl JobResult {
 }
 
 /// Reads the result of a settled job: from the router when it stored it,
-/// else from the worker whose result was accepted. Checks length and sha256
+/// else from the worker whose result was accepted. Checks length, root and sha256
 /// against the commitment the router accepted.
 pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
     let job = status(env, id).await?;
@@ -341,8 +341,8 @@ pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
     })
 }
 
-/// Checks result bytes against the accepted commitment (length and sha256);
-/// returns the sha256.
+/// Checks result bytes against the accepted commitment (length, Merkle root
+/// of the rows, sha256); returns the sha256.
 pub fn check_result(id: &str, bytes: &[u8], commitment: &CommitmentView) -> Result<[u8; 32]> {
     let expected: [u8; 32] = commitment
         .sha256
@@ -354,6 +354,16 @@ pub fn check_result(id: &str, bytes: &[u8], commitment: &CommitmentView) -> Resu
             "the result of job {id} has {} bytes, the commitment says {}: the source is faulty, do not use it",
             bytes.len(),
             commitment.byte_len
+        );
+    }
+    // The root first: it is what the router's spot checks opened rows of,
+    // so bytes that match the signed sha256 but not the root are not the
+    // result that was verified.
+    let root = tensormine_core::merkle::root_of_bytes(bytes, commitment.cols as usize);
+    if root.map(|r| r.0.to_vec()) != Some(commitment.merkle_root.clone()) {
+        bail!(
+            "the result of job {id} does not match its committed Merkle root ({}): the source is faulty, do not use it",
+            hex::encode(&commitment.merkle_root)
         );
     }
     let got: [u8; 32] = Sha256::digest(bytes).into();

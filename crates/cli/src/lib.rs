@@ -28,6 +28,7 @@ pub mod miner;
 pub mod network;
 pub mod parse;
 pub mod receipt;
+pub mod receipt_key;
 pub mod types;
 
 pub use env::Env;

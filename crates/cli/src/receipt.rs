@@ -1,7 +1,11 @@
 //! Receipts: fetched from the router and saved as JSON, verified offline with
-//! only the router's public key ([`tensormine_core::receipt::verify_receipt`]).
+//! only the router's public key ([`tensormine_core::receipt::verify_receipt`]),
+//! a key the verifier did not take from the file ([`Trust`],
+//! [`crate::receipt_key`]).
 
+use crate::config::Network;
 use crate::env::Env;
+use crate::receipt_key::default_key_name;
 use crate::errors::{refused, secs};
 use anyhow::{anyhow, bail, Context, Result};
 use candid::Principal;
@@ -13,6 +17,8 @@ use tensormine_core::receipt::{
 use tensormine_core::router::{ReceiptError, ReceiptProofView};
 
 /// What `receipt get` saves: the proof and the router's public key (hex).
+/// The key is there for reading; `receipt verify` checks against a key it
+/// derives or is given ([`Trust`]), never this one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedReceipt {
@@ -77,33 +83,69 @@ fn receipt_error(job_id: &str, e: ReceiptError) -> anyhow::Error {
     refused("router.get_receipt", &e, hint)
 }
 
+/// Checks a fetched proof against the key derived for the configured router
+/// (localnet's master key on local networks, the IC's `key_1` elsewhere),
+/// and that the key the router reports is that key.
 async fn check(env: &Env, job_id: &str, view: ReceiptProofView) -> Result<SavedReceipt> {
     let proof = view.to_proof().ok_or_else(|| {
         anyhow!("router.get_receipt returned a proof with a hash that is not 32 bytes")
     })?;
-    let mut key = view.public_key.clone();
-    if key.is_empty() {
-        let (k,): (Option<serde_bytes::ByteBuf>,) = env
-            .query(env.canisters.router, "router", "receipt_public_key", ())
-            .await?;
-        key = k
-            .map(|b| b.into_vec())
-            .ok_or_else(|| anyhow!("the router has no receipt public key yet (its first batch is not signed): retry later"))?;
+    let network = if env.local { Network::Local } else { Network::Ic };
+    let router = env.canisters.router;
+    let key = crate::receipt_key::router_key(&network, default_key_name(&network), router)?;
+    if !view.public_key.is_empty() && view.public_key != key {
+        bail!(
+            "router {router} reports the receipt key {}, but its key derived from the network's master key is {}",
+            hex::encode(&view.public_key),
+            hex::encode(key)
+        );
     }
-    let key32: [u8; 32] = key
-        .as_slice()
-        .try_into()
-        .map_err(|_| anyhow!("the router's public key is {} bytes, not 32", key.len()))?;
-    tensormine_core::receipt::verify_receipt(&proof, &key32)
+    let trust = Trust {
+        key,
+        router: Some(router),
+        job: Some(job_id.to_string()),
+    };
+    verify_proof(&proof, &trust)
         .map_err(|e| anyhow!("the router's receipt for job {job_id} does not verify: {e}"))?;
     Ok(SavedReceipt {
-        public_key: hex::encode(key32),
+        public_key: hex::encode(key),
         proof,
     })
 }
 
-/// Reads a saved receipt: a [`SavedReceipt`], or a bare [`ReceiptProof`]
-/// (then the key must come from `--public-key`).
+/// What a receipt is checked against; nothing of it comes from the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// The router's receipt key ([`crate::receipt_key::router_key`] or `--public-key`).
+    pub key: [u8; 32],
+    /// The router canister the receipt must come from, when known.
+    pub router: Option<Principal>,
+    /// The job the receipt must be of (`--job`).
+    pub job: Option<String>,
+}
+
+/// [`verify_receipt`](tensormine_core::receipt::verify_receipt) against
+/// `trust.key`, then the router and the job asked for.
+pub fn verify_proof(proof: &ReceiptProof, trust: &Trust) -> Result<Receipt> {
+    let r = tensormine_core::receipt::verify_receipt(proof, &trust.key)?;
+    if let Some(router) = trust.router {
+        if proof.batch.router.0 != router.as_slice() {
+            bail!(
+                "it was signed by router {}, not {router}",
+                principal_text(&proof.batch.router.0)
+            );
+        }
+    }
+    if let Some(job) = &trust.job {
+        if r.job_id != *job {
+            bail!("it is the receipt of job {:?}, not of {job:?}", r.job_id);
+        }
+    }
+    Ok(r)
+}
+
+/// Reads a saved receipt: a [`SavedReceipt`] (the proof and the key it
+/// names), or a bare [`ReceiptProof`].
 pub fn load(path: &Path) -> Result<(ReceiptProof, Option<[u8; 32]>)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -121,17 +163,21 @@ pub fn load(path: &Path) -> Result<(ReceiptProof, Option<[u8; 32]>)> {
     }
 }
 
-/// Verifies a saved receipt offline. `key` overrides the file's key.
-pub fn verify_file(path: &Path, key: Option<[u8; 32]>) -> Result<Receipt> {
+/// Verifies a saved receipt offline against `trust`. The key the file names
+/// is not used; when it differs from the trusted one the error says so.
+pub fn verify_file(path: &Path, trust: &Trust) -> Result<Receipt> {
     let (proof, file_key) = load(path)?;
-    let key = key.or(file_key).ok_or_else(|| {
-        anyhow!(
-            "{} holds no public key: pass the router's key with --public-key HEX",
-            path.display()
-        )
-    })?;
-    tensormine_core::receipt::verify_receipt(&proof, &key)
-        .map_err(|e| anyhow!("receipt does not verify: {e}"))
+    verify_proof(&proof, trust).map_err(|e| {
+        let note = match file_key {
+            Some(k) if k != trust.key => format!(
+                " (the file names the key {}, not the router's {}: it was not signed by this router)",
+                hex::encode(k),
+                hex::encode(trust.key)
+            ),
+            _ => String::new(),
+        };
+        anyhow!("receipt does not verify: {e}{note}")
+    })
 }
 
 fn principal_text(bytes: &[u8]) -> String {

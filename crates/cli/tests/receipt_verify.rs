@@ -1,7 +1,8 @@
 //! `tensormine receipt verify FILE` (the binary, offline): a proof signed in
-//! the test passes and prints the receipt; any one changed byte — in the
-//! receipt, the path, the batch or the key — fails with exit code 1 and the
-//! reason.
+//! the test with the key localnet derives for the router passes and prints
+//! the receipt; any one changed byte — in the receipt, the path or the batch —
+//! fails with exit code 1 and the reason; the key named in the file is never
+//! trusted; `--job` and `--router` must match.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -43,10 +44,21 @@ fn receipt(index: u64) -> Receipt {
     }
 }
 
-/// A log of 6 receipts, a batch over all of them signed with a test key, and leaf 3's proof.
-fn saved() -> (SavedReceipt, ed25519_dalek::SigningKey) {
-    use ed25519_dalek::Signer;
-    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+/// The router's receipt key as localnet derives it: its `dfx_test_key`
+/// Ed25519 master (from its public seed) at the router's canister id.
+fn router_key() -> ic_ed25519::DerivedPrivateKey {
+    let master =
+        ic_ed25519::PrivateKey::generate_from_seed(b"tensormine-localnet/schnorr-ed25519/dfx_test_key");
+    let path = ic_ed25519::DerivationPath::from_canister_id_and_path(&ROUTER, &[]);
+    master.derive_subkey(&path).0
+}
+
+fn router_text() -> String {
+    candid::Principal::from_slice(&ROUTER).to_text()
+}
+
+/// A log of 6 receipts, a batch over all of them signed with `sign`, and leaf 3's proof.
+fn signed_by(sign: impl Fn(&[u8]) -> Vec<u8>, public_key: [u8; 32]) -> SavedReceipt {
     let texts: Vec<String> = (0..6)
         .map(|i| String::from_utf8(receipt(i).to_bytes()).unwrap())
         .collect();
@@ -65,23 +77,28 @@ fn saved() -> (SavedReceipt, ed25519_dalek::SigningKey) {
             index: 1,
             tree_size: 6,
             root,
-            signature: HexBytes(key.sign(&message.0).to_bytes().to_vec()),
+            signature: HexBytes(sign(&message.0)),
         },
     };
-    (
-        SavedReceipt {
-            public_key: hex::encode(key.verifying_key().to_bytes()),
-            proof,
-        },
-        key,
-    )
+    SavedReceipt {
+        public_key: hex::encode(public_key),
+        proof,
+    }
 }
 
-/// Runs the binary with a network that does not exist: verification must not need one.
+/// [`signed_by`] the router's real (derived) key.
+fn saved() -> SavedReceipt {
+    let key = router_key();
+    signed_by(|m| key.sign_message(m).to_vec(), key.public_key().serialize_raw())
+}
+
+/// Runs the binary with a (loopback, so localnet-keyed) network that does
+/// not exist: verification must not need one.
 fn verify(file: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tensormine"))
         .args(["--network", "http://127.0.0.1:9", "receipt", "verify"])
         .arg(file)
+        .args(["--router", &router_text()])
         .args(extra)
         .env("TENSORMINE_DIR", file.parent().unwrap().join("state"))
         .output()
@@ -96,12 +113,16 @@ fn verify(file: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
 #[test]
 fn a_valid_receipt_verifies_and_is_printed() {
     let dir = tempfile::tempdir().unwrap();
-    let (saved, _) = saved();
+    let saved = saved();
     let file = dir.path().join("r.json");
     std::fs::write(&file, serde_json::to_string_pretty(&saved).unwrap()).unwrap();
     let (code, stdout, stderr) = verify(&file, &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.starts_with("receipt verified\n"), "{stdout}");
+    let key = hex::encode(router_key().public_key().serialize_raw());
+    assert!(
+        stdout.starts_with(&format!("receipt verified against router key {key}\n")),
+        "{stdout}"
+    );
     for fragment in [
         "job-3",
         "freivalds",
@@ -119,7 +140,7 @@ fn a_valid_receipt_verifies_and_is_printed() {
 #[test]
 fn one_changed_byte_fails_with_exit_code_1_and_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let (saved, _) = saved();
+    let saved = saved();
     let file = dir.path().join("r.json");
     let cases: Vec<(SavedReceipt, &str)> = vec![
         // The receipt text: one digit of the paid amount.
@@ -170,17 +191,6 @@ fn one_changed_byte_fails_with_exit_code_1_and_the_reason() {
             },
             "inclusion path does not lead to the batch root",
         ),
-        // One byte of the public key.
-        (
-            {
-                let mut s = saved.clone();
-                let mut k = hex::decode(&s.public_key).unwrap();
-                k[5] ^= 1;
-                s.public_key = hex::encode(k);
-                s
-            },
-            "does not verify",
-        ),
         // The leaf index.
         (
             {
@@ -210,18 +220,13 @@ fn one_changed_byte_fails_with_exit_code_1_and_the_reason() {
 }
 
 #[test]
-fn the_key_can_be_given_and_a_bare_proof_needs_one() {
+fn a_bare_proof_verifies_against_the_derived_key_or_a_given_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (saved, key) = saved();
+    let saved = saved();
     let file = dir.path().join("proof.json");
     std::fs::write(&file, serde_json::to_string(&saved.proof).unwrap()).unwrap();
-    let (code, _, stderr) = verify(&file, &[]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.contains("holds no public key") && stderr.contains("--public-key"),
-        "{stderr}"
-    );
-    let good = hex::encode(key.verifying_key().to_bytes());
+    assert_eq!(verify(&file, &[]).0, 0);
+    let good = hex::encode(router_key().public_key().serialize_raw());
     assert_eq!(verify(&file, &["--public-key", &good]).0, 0);
     let other = hex::encode(
         ed25519_dalek::SigningKey::from_bytes(&[43; 32])
@@ -234,16 +239,78 @@ fn the_key_can_be_given_and_a_bare_proof_needs_one() {
         stderr.contains("batch signature does not verify"),
         "{stderr}"
     );
-    // A key given on the command line overrides the file's.
-    let saved_file = dir.path().join("saved.json");
-    std::fs::write(&saved_file, serde_json::to_string(&saved).unwrap()).unwrap();
-    assert_eq!(verify(&saved_file, &["--public-key", &other]).0, 1);
+    // Another key name derives another key.
+    let (code, _, stderr) = verify(&file, &["--key-name", "test_key_1"]);
+    assert_eq!(code, 1, "{stderr}");
     // Not a receipt at all.
     std::fs::write(&file, "{\"hello\":1}").unwrap();
     let (code, _, stderr) = verify(&file, &[]);
     assert_eq!(code, 1);
     assert!(
         stderr.contains("is not a receipt proof") && stderr.contains("receipt get"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_receipt_signed_with_the_key_in_its_own_file_is_not_trusted() {
+    use ed25519_dalek::Signer;
+    let dir = tempfile::tempdir().unwrap();
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let forged = signed_by(
+        |m| forger.sign(m).to_bytes().to_vec(),
+        forger.verifying_key().to_bytes(),
+    );
+    // It verifies under the key it names…
+    tensormine_core::receipt::verify_receipt(&forged.proof, &forger.verifying_key().to_bytes())
+        .unwrap();
+    // …but not under the router's.
+    let file = dir.path().join("forged.json");
+    std::fs::write(&file, serde_json::to_string(&forged).unwrap()).unwrap();
+    let (code, stdout, stderr) = verify(&file, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stderr.contains("batch signature does not verify")
+            && stderr.contains("it was not signed by this router"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_job_and_the_router_asked_for_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.json");
+    std::fs::write(&file, serde_json::to_string(&saved()).unwrap()).unwrap();
+    assert_eq!(verify(&file, &["--job", "job-3"]).0, 0);
+    let (code, _, stderr) = verify(&file, &["--job", "job-4"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("it is the receipt of job \"job-3\", not of \"job-4\""),
+        "{stderr}"
+    );
+    // The right key but another router: the receipt is not that router's.
+    let good = hex::encode(router_key().public_key().serialize_raw());
+    let out = Command::new(env!("CARGO_BIN_EXE_tensormine"))
+        .args(["--network", "http://127.0.0.1:9", "receipt", "verify"])
+        .arg(&file)
+        .args(["--router", "aaaaa-aa", "--public-key", &good])
+        .env("TENSORMINE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("not aaaaa-aa"), "{stderr}");
+    // No router known (no --router, no canister ids) and no key: told what to pass.
+    let out = Command::new(env!("CARGO_BIN_EXE_tensormine"))
+        .args(["--network", "http://127.0.0.1:9", "receipt", "verify"])
+        .arg(&file)
+        .env("TENSORMINE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("--router") && stderr.contains("never trusted"),
         "{stderr}"
     );
 }

@@ -100,7 +100,10 @@ fn commitment(body: &[u8]) -> CommitmentView {
     CommitmentView {
         rows: 1,
         cols: (body.len() / 4) as u64,
-        merkle_root: vec![0; 32],
+        merkle_root: tensormine_core::merkle::root_of_bytes(body, body.len() / 4)
+            .unwrap()
+            .0
+            .to_vec(),
         sha256: Sha256::digest(body).to_vec(),
         byte_len: body.len() as u64,
         signature: vec![],
@@ -144,9 +147,18 @@ async fn a_faulty_worker_is_caught() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("does not match its commitment") && e.contains("do not use it"),
+        e.contains("does not match its committed Merkle root") && e.contains("do not use it"),
         "{e}"
     );
+    // The review's attack: a commitment whose sha256 is of the delivered
+    // bytes but whose root is of the honest result (which passed the spot
+    // checks). The sha256 alone would accept it; the root does not.
+    let mut forged = commitment(&data);
+    forged.sha256 = Sha256::digest(&got).to_vec();
+    let e = job::check_result("job-8", &got, &forged)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("committed Merkle root"), "{e}");
     // A short result is refused too.
     let e = job::check_result("job-8", &data[..9_996], &commitment(&data))
         .unwrap_err()

@@ -19,8 +19,11 @@
 //!
 //! Miners are ranked by verified throughput per sat, weighted by reputation:
 //! [`score`] `= max(flops, UNVERIFIED_FLOPS_FLOOR) × reputation_ppm × 2³² / price`
-//! (u128, price 0 counts as 1; the floor lets new miners without a verified
-//! capability still get work). Always picking the top miner would starve
+//! (u128, price 0 counts as 1). `flops` is the registry's verified lower
+//! bound (a capability challenge: `2n³` over the time from request to
+//! commitment); the floor, 0.1 GFLOP/s, is below any figure a capability
+//! challenge records on real hardware, so it only lets miners without one
+//! still be drawn and never hides a measured difference. Always picking the top miner would starve
 //! everyone else and make the router predictable, so `select` builds a pool
 //! of the best `max(4·count, 8)` eligible miners with distinct owners
 //! (extended over ties with the last one, so equal miners are treated
@@ -70,9 +73,12 @@ pub const MIN_POOL: usize = 8;
 /// [`MIN_POOL`].
 pub const POOL_FACTOR: usize = 4;
 
-/// FLOP/s assumed for a miner without a verified capability (100 GFLOP/s, a
-/// small fraction of any current GPU): new miners rank low but not at zero.
-pub const UNVERIFIED_FLOPS_FLOOR: u64 = 100_000_000_000;
+/// FLOP/s assumed for a miner without a verified capability (0.1 GFLOP/s):
+/// new miners rank low but not at zero. It must stay under what capability
+/// challenges measure (≈ 2–8 GFLOP/s for n = 1024 on one CPU core here), or
+/// it hides the measured throughput from the ranking — as the old 100
+/// GFLOP/s did, ranking every miner at the floor and by price alone.
+pub const UNVERIFIED_FLOPS_FLOOR: u64 = 100_000_000;
 
 /// Fixed-point scale of [`score`]: keeps precision at high prices. With
 /// flops < 2⁶⁴ and reputation ≤ 10⁶ < 2²⁰ the product stays below 2¹¹⁶.

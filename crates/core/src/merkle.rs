@@ -30,6 +30,33 @@ pub fn leaf_hash(index: u64, row: &[f32]) -> Digest32 {
     Digest32(hasher.finalize().into())
 }
 
+/// [`leaf_hash`] of a row given in the wire format (little-endian f32 bytes).
+fn leaf_hash_of_bytes(index: u64, row: &[u8]) -> Digest32 {
+    let mut hasher = Sha256::new();
+    hasher.update([LEAF_TAG]);
+    hasher.update(index.to_le_bytes());
+    hasher.update(row);
+    Digest32(hasher.finalize().into())
+}
+
+/// The root of a result in its wire format (row-major little-endian f32,
+/// `cols` per row), or `None` unless the bytes are whole, non-empty rows.
+/// Whoever downloads a result checks every byte against the committed root
+/// with this: the root is the result's identity, what spot checks opened
+/// rows of.
+pub fn root_of_bytes(bytes: &[u8], cols: usize) -> Option<Digest32> {
+    let row_bytes = cols.checked_mul(4)?;
+    if row_bytes == 0 || bytes.is_empty() || !bytes.len().is_multiple_of(row_bytes) {
+        return None;
+    }
+    let leaves = bytes
+        .chunks_exact(row_bytes)
+        .enumerate()
+        .map(|(i, row)| leaf_hash_of_bytes(i as u64, row))
+        .collect();
+    Some(RowMerkleTree::from_leaves(leaves).root())
+}
+
 /// Hash of an inner node.
 pub fn node_hash(left: &Digest32, right: &Digest32) -> Digest32 {
     let mut hasher = Sha256::new();
@@ -175,6 +202,27 @@ mod tests {
 
     fn matrix(rows: usize, cols: usize) -> Vec<f32> {
         (0..rows * cols).map(|i| i as f32 * 0.5 - 3.0).collect()
+    }
+
+    #[test]
+    fn root_of_bytes_is_the_root_of_the_matrix() {
+        let m: Vec<f32> = (0..12).map(|x| x as f32 * 0.5).collect();
+        let bytes: Vec<u8> = m.iter().flat_map(|v| v.to_le_bytes()).collect();
+        for cols in [1, 2, 3, 4, 6, 12] {
+            assert_eq!(
+                root_of_bytes(&bytes, cols),
+                Some(RowMerkleTree::from_matrix(&m, cols).root())
+            );
+        }
+        // Other bytes under the same length: another root.
+        let mut other = bytes.clone();
+        other[5] ^= 1;
+        assert_ne!(root_of_bytes(&other, 3), root_of_bytes(&bytes, 3));
+        // Not whole rows, empty, or zero columns.
+        assert_eq!(root_of_bytes(&bytes[..47], 3), None);
+        assert_eq!(root_of_bytes(&[], 3), None);
+        assert_eq!(root_of_bytes(&bytes, 0), None);
+        assert_eq!(root_of_bytes(&bytes, 5), None);
     }
 
     #[test]

@@ -159,6 +159,7 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
             slashed_sats: 0,
             slash_done: false,
             reported: true,
+            bond_at_stake_sats: 0,
         }],
         failovers: 0,
         randomness: Some([8; 32]),
@@ -175,6 +176,7 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
         receipt_index: None,
         outcall_cycles: 0,
         outcalls: 6,
+        passed_over: vec![],
     }
 }
 
@@ -186,6 +188,7 @@ fn miner_info(i: u32) -> MinerInfo {
         worker_key: vec![9; 32],
         owner,
         jobs_verified: 20,
+        capability_verified_at_ns: 0,
         candidate: Candidate {
             id,
             owner,

@@ -7,7 +7,7 @@
 use super::CallError;
 use candid::Principal;
 use tensormine_core::escrow::{
-    Hold, HoldError, RefundError, ReleaseError, Sats, Settlement, Slash, SlashError,
+    Balance, Hold, HoldError, RefundError, ReleaseError, Sats, Settlement, Slash, SlashError,
 };
 
 #[allow(async_fn_in_trait)]
@@ -34,6 +34,8 @@ pub trait EscrowApi {
         escrow: Principal,
         job: &str,
     ) -> Result<Result<Settlement, RefundError>, CallError>;
+    /// `owner`'s balances (`get_balance`): the bond matching requires.
+    async fn balance(&self, escrow: Principal, owner: Principal) -> Result<Balance, CallError>;
     /// Takes up to `amount` of `miner`'s bond for `job` in favour of `beneficiary`.
     async fn slash(
         &self,

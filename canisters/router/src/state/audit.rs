@@ -7,6 +7,46 @@ use super::{mutate_state, EventKind};
 use crate::job::{Assignment, Job};
 use tensormine_core::router::*;
 
+/// Counts `amount` of the assignment's miner's bond at stake until the job
+/// is final ([`release_bond_stakes`]): matching requires a free bond that
+/// covers each job's slash, and a bond counted for one open job is not free
+/// for the next.
+pub fn stake_bond(a: &mut Assignment, amount: u64) {
+    a.bond_at_stake_sats = amount;
+    mutate_state(|s| {
+        let at_stake = s.bond_at_stake.get(&a.miner).unwrap_or(0);
+        s.bond_at_stake.insert(a.miner, at_stake + amount);
+    });
+}
+
+/// Frees the bond a final job's assignments had at stake (once: each
+/// assignment's stake is zeroed).
+pub fn release_bond_stakes(job: &mut Job) {
+    mutate_state(|s| {
+        for a in job.assignments.iter_mut().filter(|a| a.bond_at_stake_sats > 0) {
+            let left = s
+                .bond_at_stake
+                .get(&a.miner)
+                .unwrap_or(0)
+                .saturating_sub(a.bond_at_stake_sats);
+            if left == 0 {
+                s.bond_at_stake.remove(&a.miner);
+            } else {
+                s.bond_at_stake.insert(a.miner, left);
+            }
+            a.bond_at_stake_sats = 0;
+        }
+    });
+}
+
+/// Suspends `miner` from matching after a proven wrong result in `job`.
+pub fn suspend(now: u64, job: &Job, miner: candid::Principal) {
+    mutate_state(|s| {
+        s.suspended.insert(miner, now);
+        s.record(now, Some(&job.id), EventKind::Suspended { miner });
+    });
+}
+
 /// Stores the job (and reschedules it).
 pub fn save(job: &Job) {
     mutate_state(|s| s.put_job(job.clone()));

@@ -69,6 +69,22 @@ pub enum EventKind {
         miner: Principal,
         reason: String,
     },
+    /// A picked miner was passed over: its free bond (bonded in the escrow,
+    /// less what its open jobs have at stake) does not cover this job's slash.
+    BondTooLow {
+        miner: Principal,
+        free_sats: u64,
+        needed_sats: u64,
+    },
+    /// A proven wrong result suspended the miner from matching, until the
+    /// registry verifies its capability afresh.
+    Suspended {
+        miner: Principal,
+    },
+    /// A suspended miner passed a fresh capability challenge.
+    Unsuspended {
+        miner: Principal,
+    },
     /// Verification could not proceed now; retried later.
     VerifyRetry {
         reason: String,
@@ -77,9 +93,13 @@ pub enum EventKind {
     TieBreak {
         replicas: u32,
     },
-    /// The job's result is this miner's.
+    /// The job's result is this miner's. `checked`: the tier's check ran
+    /// (false for tier `none` and for audit-tier jobs not drawn for audit,
+    /// which are accepted on the worker's signature alone).
     Verified {
         miner: Principal,
+        #[serde(default)]
+        checked: bool,
     },
     /// The job is to be refunded.
     Refunding {

@@ -48,6 +48,9 @@ pub struct MinerInfo {
     pub worker_key: Vec<u8>,
     pub owner: Digest32,
     pub jobs_verified: u64,
+    /// When the registry last verified the miner's capability (0: never).
+    #[serde(default)]
+    pub capability_verified_at_ns: u64,
     pub candidate: Candidate<Principal>,
 }
 
@@ -60,6 +63,7 @@ impl MinerInfo {
             worker_key: p.worker_public_key.clone(),
             owner,
             jobs_verified: m.reputation.jobs_verified,
+            capability_verified_at_ns: m.capability.as_ref().map_or(0, |c| c.verified_at_ns),
             candidate: Candidate {
                 id: m.principal,
                 owner,
@@ -131,6 +135,8 @@ pub struct State {
     pub receipts: BTreeMap<u64, Vec<u8>, Memory>,
     pub batches: BTreeMap<u64, Cbor<SignedBatch>, Memory>,
     pub events: Log<Cbor<Event>, Memory, Memory>,
+    pub bond_at_stake: BTreeMap<Principal, u64, Memory>,
+    pub suspended: BTreeMap<Principal, u64, Memory>,
     // Heap caches and guards (rebuilt or empty after an upgrade).
     pub index: MinerIndex<Principal>,
     /// Tasks running now, each under its guard.
@@ -184,6 +190,8 @@ impl State {
             receipts: BTreeMap::init(get(memory::RECEIPTS)),
             batches: BTreeMap::init(get(memory::RECEIPT_BATCHES)),
             events: Log::init(get(memory::EVENTS_INDEX), get(memory::EVENTS_DATA)),
+            bond_at_stake: BTreeMap::init(get(memory::BOND_AT_STAKE)),
+            suspended: BTreeMap::init(get(memory::SUSPENDED)),
             index: MinerIndex::new(),
             running: BTreeSet::new(),
             pending: HeapMap::new(),
@@ -272,6 +280,18 @@ impl State {
         if let Some(at) = due {
             self.schedule.insert(id.to_string(), at);
             self.due.insert((at, id.to_string()));
+        }
+    }
+
+    /// Lifts `p`'s suspension (after a proven wrong result) once the
+    /// registry has verified its capability since: a fresh challenge passed.
+    /// Its bond must still cover each new job's slash to be matched.
+    pub fn lift_suspension(&mut self, p: Principal, info: &MinerInfo, now: u64) {
+        if let Some(at) = self.suspended.get(&p) {
+            if info.capability_verified_at_ns > at {
+                self.suspended.remove(&p);
+                self.record(now, None, EventKind::Unsuspended { miner: p });
+            }
         }
     }
 

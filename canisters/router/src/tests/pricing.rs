@@ -539,6 +539,7 @@ fn stub_job(hold: u64) -> crate::job::Job {
         receipt_index: None,
         outcall_cycles: 0,
         outcalls: 0,
+        passed_over: vec![],
         request: r,
     };
     j.request.max_price_sats = hold;

@@ -299,10 +299,22 @@ pub enum ReceiptCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Verify a saved receipt offline (no network) and print it.
+    /// Verify a saved receipt offline (no network) and print it. The router's
+    /// key is derived from the network's published master key for the router
+    /// canister (or given with --public-key), never taken from the file.
     Verify {
         file: PathBuf,
-        /// The router's public key (hex), instead of the one in the file.
+        /// The job the receipt must be of.
+        #[arg(long)]
+        job: Option<String>,
+        /// The router canister (default: the router of --network's canister ids).
+        #[arg(long)]
+        router: Option<candid::Principal>,
+        /// The Schnorr key the router signs with (default: dfx_test_key on
+        /// local networks, key_1 on ic).
+        #[arg(long)]
+        key_name: Option<String>,
+        /// The router's public key (hex) from a source you trust, instead of deriving it.
         #[arg(long, value_parser = parse::public_key)]
         public_key: Option<[u8; 32]>,
     },

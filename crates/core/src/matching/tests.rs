@@ -61,6 +61,29 @@ fn chosen_over_seeds(
         .collect()
 }
 
+/// Two online miners at the same price and reputation: one with twice the
+/// verified throughput of the other. Over many jobs the faster one wins in
+/// proportion to its throughput (2 : 1), not half of them.
+#[test]
+fn a_faster_miner_at_the_same_price_wins_clearly_more_jobs() {
+    const GFLOPS: u64 = 1_000_000_000;
+    let index = index_of([(1u32, 2 * GFLOPS), (2u32, 4 * GFLOPS)].map(|(id, flops)| Candidate {
+        flops,
+        ..miner(id, 10)
+    }));
+    let jobs = 3_000u64;
+    let mut wins = [0u32; 3];
+    for n in 0..jobs {
+        let picked = index.select(&MatchRequest {
+            seed: seed(n),
+            ..request(1)
+        });
+        wins[picked[0] as usize] += 1;
+    }
+    let fast_share = wins[2] as f64 / jobs as f64;
+    assert!((fast_share - 2.0 / 3.0).abs() < 0.03, "{wins:?}");
+}
+
 #[test]
 fn score_ranks_throughput_per_sat_and_reputation() {
     assert_eq!(score(TFLOPS, 500_000, 0), score(TFLOPS, 500_000, 1));

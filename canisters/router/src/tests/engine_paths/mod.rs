@@ -3,6 +3,7 @@
 //! the failover bound, settlement retries and receipts — one file per
 //! concern; the shared checks are here.
 
+mod bonds;
 mod cancel;
 mod failures;
 mod recovery;
@@ -105,6 +106,17 @@ pub fn receipt_of(id: &str) -> Receipt {
     let index = job(id).receipt_index.expect("a receipt");
     let bytes = read_state(|s| s.receipts.get(&index)).unwrap();
     Receipt::from_bytes(&bytes).unwrap()
+}
+
+/// The router's events about job `id`, oldest first.
+pub fn events_of(id: &str) -> Vec<crate::state::Event> {
+    read_state(|s| {
+        s.events
+            .iter()
+            .map(|e| e.0)
+            .filter(|e| e.job.as_deref() == Some(id))
+            .collect()
+    })
 }
 
 pub fn states(id: &str) -> Vec<AssignmentState> {

@@ -34,7 +34,8 @@ fn tier_none_honest_path() {
     assert_eq!(j.fee_sats, expected_fee);
     assert_eq!(e.treasury, expected_fee);
     drop(e);
-    assert_eq!(reported(&rt, 0), vec![true]);
+    // Accepted on the signature alone: no evidence, so no reputation.
+    assert!(reported(&rt, 0).is_empty());
     assert!(matches!(
         receipt_of(&v.id).outcome,
         ReceiptOutcome::Unverified
@@ -93,6 +94,35 @@ fn a_replacement_is_not_asked_what_the_rejected_miner_was_asked() {
         panic!("the cheater is rejected")
     };
     assert!(!reason.chars().any(|c| c.is_ascii_digit()), "{reason}");
+}
+
+#[test]
+fn honest_root_with_other_delivered_bytes_is_rejected_and_slashed() {
+    // Passes the spot checks on its honest root, but the bytes it signed the
+    // sha256 of, and delivers, are others: caught when the router fetches
+    // the result, from the worker's own signature.
+    let rt = FakeRuntime::new(&[Behaviour::OtherBytes]);
+    rt.sync();
+    let v = submit(&rt, user(1), seeded_matmul(9, 7, 5, Tier::Freivalds)).unwrap();
+    tick(&rt);
+    rt.add_worker(Behaviour::Honest, 100);
+    rt.sync();
+    run_to_final(&rt, 50);
+    let j = job(&v.id);
+    assert_eq!(j.status, JobStatus::Settled);
+    assert_eq!(
+        j.assignments[0].state,
+        AssignmentState::Rejected {
+            reason: crate::verify::NOT_THE_COMMITTED_RESULT.into()
+        }
+    );
+    assert!(j.assignments[0].slashed_sats > 0);
+    assert_eq!(settle::payees(&j), vec![(miner_id(1), MINER_PRICE)]);
+    // What is stored for the submitter is the honest product.
+    let (c, _) = compute(&j.spec, &rt.web.borrow());
+    let stored = read_state(|s| s.results.get(&v.id)).unwrap();
+    assert_eq!(stored, tensormine_core::encoding::f32_to_le_bytes(&c));
+    check_escrow(&rt);
 }
 
 #[test]
@@ -214,6 +244,46 @@ fn audit_not_drawn_for_an_established_miner() {
         ReceiptOutcome::Unverified
     ));
     check_escrow(&rt);
+}
+
+#[test]
+fn unchecked_acceptances_are_not_reputation() {
+    // A miner feeding itself cheap unchecked jobs (tier none, or audit not
+    // drawn) gains no verified outcome, so it stays "new" and unrated.
+    let rt = FakeRuntime::new(&[Behaviour::Honest]);
+    rt.sync();
+    for r in [
+        seeded_matmul(4, 4, 4, Tier::None),
+        embed(&["a"], Tier::None),
+    ] {
+        let v = submit(&rt, user(1), r).unwrap();
+        run_to_final(&rt, 50);
+        assert_eq!(job(&v.id).status, JobStatus::Settled);
+        assert!(!job(&v.id).checked());
+    }
+    assert!(reported(&rt, 0).is_empty());
+    let v = submit(&rt, user(1), seeded_matmul(4, 4, 4, Tier::Freivalds)).unwrap();
+    run_to_final(&rt, 50);
+    assert!(job(&v.id).checked());
+    assert_eq!(reported(&rt, 0), vec![true]);
+}
+
+#[test]
+fn a_submitter_is_never_its_own_miner() {
+    let rt = FakeRuntime::new(&[Behaviour::Honest]);
+    rt.sync();
+    // Miner 0 submits: the only miner is itself, so nobody is matched…
+    rt.escrow.borrow_mut().deposit(miner_id(0), DEPOSIT);
+    let v = submit(&rt, miner_id(0), seeded_matmul(4, 4, 4, Tier::Freivalds)).unwrap();
+    tick(&rt);
+    assert!(job(&v.id).assignments.is_empty());
+    // …until another miner comes.
+    rt.add_worker(Behaviour::Honest, 100);
+    rt.sync();
+    run_to_final(&rt, 50);
+    let j = job(&v.id);
+    assert_eq!(j.status, JobStatus::Settled);
+    assert!(j.assignments.iter().all(|a| a.miner != miner_id(0)));
 }
 
 #[test]

@@ -20,7 +20,7 @@ use ic_stable_structures::DefaultMemoryImpl;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use tensormine_core::encoding::f32_to_le_bytes;
-use tensormine_core::escrow::Sats;
+use tensormine_core::escrow::{Balance, Sats};
 use tensormine_core::prng::{self, STREAM_A, STREAM_B};
 use tensormine_core::registry::{
     ChangeEntry, ChangesPage, Gpu, JobOutcome, Miner, MinerProfile, MinerStatus, ReportError,
@@ -197,14 +197,36 @@ impl FakeRuntime {
     /// Adds a worker and its miner record (bonded); `jobs_verified` below
     /// the config's `new_miner_jobs` makes it new.
     pub fn add_worker(&self, b: Behaviour, jobs_verified: u64) -> usize {
+        self.add_worker_bonded(b, jobs_verified, BOND)
+    }
+
+    /// [`Self::add_worker`] with a bond of `bond` sats.
+    pub fn add_worker_bonded(&self, b: Behaviour, jobs_verified: u64, bond: u64) -> usize {
         let i = self.workers.borrow().len();
         let w = FakeWorker::new(i as u8 + 1, b);
         self.miners
             .borrow_mut()
             .push(miner_record(i, w.public_key(), MINER_PRICE, jobs_verified));
         self.workers.borrow_mut().push(w);
-        self.escrow.borrow_mut().bond(miner_id(i), BOND);
+        if bond > 0 {
+            self.escrow.borrow_mut().bond(miner_id(i), bond);
+        }
         i
+    }
+
+    /// The registry verifies miner `i`'s capability now (a fresh challenge
+    /// passed): a new feed entry.
+    pub fn verify_capability(&self, i: usize) {
+        let mut miners = self.miners.borrow_mut();
+        let seq = miners.iter().map(|m| m.seq).max().unwrap_or(0) + 1;
+        let m = &mut miners[i];
+        m.capability = Some(tensormine_core::registry::Capability {
+            n: 1024,
+            elapsed_ms: 1_000,
+            flops_lower_bound: 2_000_000_000,
+            verified_at_ns: self.now.get(),
+        });
+        m.seq = seq;
     }
 
     pub fn advance(&self, ns: u64) {
@@ -360,6 +382,18 @@ impl EscrowApi for FakeRuntime {
             .borrow_mut()
             .refund(job.to_string(), self.now.get());
         self.answer("refund", r)
+    }
+
+    async fn balance(&self, escrow: Principal, owner: Principal) -> Result<Balance, CallError> {
+        assert_eq!(escrow, escrow_id());
+        let a = self.escrow.borrow().account(owner);
+        Ok(Balance {
+            available: a.available,
+            held: a.held,
+            bonded: a.bonded,
+            unbonding: 0,
+            unbonding_ready_at_ns: 0,
+        })
     }
 
     async fn slash(

@@ -34,6 +34,9 @@ pub enum Behaviour {
     Hang,
     /// Honest until it reported its signed result, then every outcall fails.
     DiesAfterCommit,
+    /// Commits to the honest root and opens honest rows, but signs the
+    /// sha256 of, and delivers, other bytes of the same length.
+    OtherBytes,
 }
 
 #[derive(Debug, Clone)]
@@ -157,9 +160,18 @@ fn api_error(status: u16, code: &str) -> Result<OutcallResponse, String> {
 }
 
 impl FakeWorker {
+    /// The result bytes it delivers (and signs the sha256 of).
+    fn delivered(&self, j: &WorkerJob) -> Vec<u8> {
+        let mut values = j.result.clone();
+        if self.behaviour == Behaviour::OtherBytes {
+            values[0] += 1.0;
+        }
+        f32_to_le_bytes(&values)
+    }
+
     fn signed(&self, job_id: &str, j: &WorkerJob) -> SignedResult {
         let tree = RowMerkleTree::from_matrix(&j.result, j.cols);
-        let bytes = f32_to_le_bytes(&j.result);
+        let bytes = self.delivered(j);
         let commitment = ResultCommitment {
             rows: (j.result.len() / j.cols) as u64,
             cols: j.cols as u64,
@@ -260,7 +272,7 @@ impl FakeWorker {
                 let Some(j) = self.jobs.get(*id) else {
                     return api_error(404, "not_found");
                 };
-                let bytes = f32_to_le_bytes(&j.result);
+                let bytes = self.delivered(j);
                 let mut offset = 0usize;
                 let mut length = bytes.len();
                 for kv in query.split('&') {

@@ -60,7 +60,19 @@ async fn verified_receipt(demo: &Demo<'_>, job_id: &str) -> Result<(PathBuf, Str
     let receipt_file =
         std::env::temp_dir().join(format!("tensormine-demo-receipt-{}.json", short_id(job_id)));
     crate::config::write_json(&receipt_file, &saved)?;
-    let r = receipt::verify_file(&receipt_file, None)?;
+    // Offline, against the key derived from localnet's master key for the
+    // demo's router — not the key in the file.
+    let network = crate::config::Network::Local;
+    let trust = receipt::Trust {
+        key: crate::receipt_key::router_key(
+            &network,
+            crate::receipt_key::default_key_name(&network),
+            demo.dev.canisters.router,
+        )?,
+        router: Some(demo.dev.canisters.router),
+        job: Some(job_id.to_string()),
+    };
+    let r = receipt::verify_file(&receipt_file, &trust)?;
     demo.ui.step(format!(
         "receipt of job {} saved to {} and verified offline (canonical receipt, Merkle inclusion, router's ed25519 batch signature)",
         short_id(job_id),
