@@ -5,8 +5,8 @@
 
 use crate::config::Network;
 use crate::env::Env;
-use crate::receipt_key::default_key_name;
 use crate::errors::{refused, secs};
+use crate::receipt_key::default_key_name;
 use anyhow::{anyhow, bail, Context, Result};
 use candid::Principal;
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,11 @@ async fn check(env: &Env, job_id: &str, view: ReceiptProofView) -> Result<SavedR
     let proof = view.to_proof().ok_or_else(|| {
         anyhow!("router.get_receipt returned a proof with a hash that is not 32 bytes")
     })?;
-    let network = if env.local { Network::Local } else { Network::Ic };
+    let network = if env.local {
+        Network::Local
+    } else {
+        Network::Ic
+    };
     let router = env.canisters.router;
     let key = crate::receipt_key::router_key(&network, default_key_name(&network), router)?;
     if !view.public_key.is_empty() && view.public_key != key {

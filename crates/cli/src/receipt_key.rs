@@ -82,9 +82,13 @@ mod tests {
         let far = Network::parse("https://replica.example").unwrap();
         let e = router_key(&far, "key_1", a).unwrap_err().to_string();
         assert!(e.contains("--public-key"), "{e}");
-        let e = router_key(&Network::Ic, "dfx_test_key", a).unwrap_err().to_string();
+        let e = router_key(&Network::Ic, "dfx_test_key", a)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key_1 and test_key_1"), "{e}");
-        let e = router_key(&Network::Local, "nope", a).unwrap_err().to_string();
+        let e = router_key(&Network::Local, "nope", a)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("dfx_test_key"), "{e}");
     }
 }

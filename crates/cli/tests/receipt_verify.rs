@@ -47,8 +47,9 @@ fn receipt(index: u64) -> Receipt {
 /// The router's receipt key as localnet derives it: its `dfx_test_key`
 /// Ed25519 master (from its public seed) at the router's canister id.
 fn router_key() -> ic_ed25519::DerivedPrivateKey {
-    let master =
-        ic_ed25519::PrivateKey::generate_from_seed(b"tensormine-localnet/schnorr-ed25519/dfx_test_key");
+    let master = ic_ed25519::PrivateKey::generate_from_seed(
+        b"tensormine-localnet/schnorr-ed25519/dfx_test_key",
+    );
     let path = ic_ed25519::DerivationPath::from_canister_id_and_path(&ROUTER, &[]);
     master.derive_subkey(&path).0
 }
@@ -89,7 +90,10 @@ fn signed_by(sign: impl Fn(&[u8]) -> Vec<u8>, public_key: [u8; 32]) -> SavedRece
 /// [`signed_by`] the router's real (derived) key.
 fn saved() -> SavedReceipt {
     let key = router_key();
-    signed_by(|m| key.sign_message(m).to_vec(), key.public_key().serialize_raw())
+    signed_by(
+        |m| key.sign_message(m).to_vec(),
+        key.public_key().serialize_raw(),
+    )
 }
 
 /// Runs the binary with a (loopback, so localnet-keyed) network that does

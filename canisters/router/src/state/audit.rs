@@ -23,7 +23,11 @@ pub fn stake_bond(a: &mut Assignment, amount: u64) {
 /// assignment's stake is zeroed).
 pub fn release_bond_stakes(job: &mut Job) {
     mutate_state(|s| {
-        for a in job.assignments.iter_mut().filter(|a| a.bond_at_stake_sats > 0) {
+        for a in job
+            .assignments
+            .iter_mut()
+            .filter(|a| a.bond_at_stake_sats > 0)
+        {
             let left = s
                 .bond_at_stake
                 .get(&a.miner)

@@ -79,7 +79,9 @@ fn configured_router(cli: &Cli) -> Result<Option<Principal>> {
         Some(path) => Ok(Some(CanisterIds::load(path, &cli.network)?.router)),
         None => {
             let path = CanisterIds::default_path(&cli.state_dir, &cli.network);
-            Ok(CanisterIds::load(&path, &cli.network).ok().map(|c| c.router))
+            Ok(CanisterIds::load(&path, &cli.network)
+                .ok()
+                .map(|c| c.router))
         }
     }
 }

@@ -67,10 +67,12 @@ fn chosen_over_seeds(
 #[test]
 fn a_faster_miner_at_the_same_price_wins_clearly_more_jobs() {
     const GFLOPS: u64 = 1_000_000_000;
-    let index = index_of([(1u32, 2 * GFLOPS), (2u32, 4 * GFLOPS)].map(|(id, flops)| Candidate {
-        flops,
-        ..miner(id, 10)
-    }));
+    let index = index_of(
+        [(1u32, 2 * GFLOPS), (2u32, 4 * GFLOPS)].map(|(id, flops)| Candidate {
+            flops,
+            ..miner(id, 10)
+        }),
+    );
     let jobs = 3_000u64;
     let mut wins = [0u32; 3];
     for n in 0..jobs {
