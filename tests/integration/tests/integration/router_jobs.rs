@@ -320,7 +320,13 @@ fn a_hung_worker_times_out_and_the_job_is_refunded_at_its_deadline() {
 
 #[test]
 fn the_router_upgraded_mid_job_completes_the_job() {
-    let mut m = Market::new(vec![slow(80, Duration::from_millis(1_500))], test_config());
+    // The worker takes 1.5 s of real time while each step moves the manual
+    // clock by 1 s: a generous assignment timeout keeps the race out.
+    let config = ConfigUpdate {
+        assignment_timeout_secs: Some(600),
+        ..test_config()
+    };
+    let mut m = Market::new(vec![slow(80, Duration::from_millis(1_500))], config);
     let job = m
         .submit(&matmul_request(64, Tier::Freivalds, 10_000))
         .unwrap();
