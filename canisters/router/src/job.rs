@@ -132,6 +132,9 @@ pub struct Job {
     /// the job's slash (not picked again for this job).
     #[serde(default)]
     pub passed_over: Vec<Principal>,
+    /// Until when a fraud proof against the verified result is heard.
+    #[serde(default)]
+    pub dispute_until_ns: Option<u64>,
 }
 
 impl Job {
@@ -167,6 +170,7 @@ impl Job {
             refunded_sats: self.refunded_sats,
             reason: self.reason.clone(),
             receipt_index: self.receipt_index,
+            dispute_until_ns: self.dispute_until_ns,
             outcalls: self.outcalls,
             outcall_cycles: self.outcall_cycles,
         }

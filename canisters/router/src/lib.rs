@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod clients;
+pub mod dispute;
 pub mod engine;
 pub mod guard;
 pub mod job;
@@ -130,6 +131,13 @@ fn cancel_job(id: String) -> Result<JobView, CancelError> {
     Ok(job.view())
 }
 
+/// A fraud proof against a verified matmul result, inside its dispute
+/// window (the job's submitter): see `dispute.rs` and docs/verification.md.
+#[update]
+fn submit_fraud_proof(id: String, proof: FraudProof) -> Result<FraudVerdict, FraudProofError> {
+    dispute::submit(caller(), now(), &id, proof)
+}
+
 /// A chunk of a settled job's result (its submitter).
 #[query]
 fn get_result(id: String, offset: u64, length: u64) -> Result<ResultChunk, ResultError> {
@@ -137,10 +145,14 @@ fn get_result(id: String, offset: u64, length: u64) -> Result<ResultChunk, Resul
     if job.submitter != caller() {
         return Err(ResultError::NotAuthorized);
     }
-    if job.status != JobStatus::Settled {
+    // Settled, or verified and inside its dispute window (the submitter
+    // checks the result before the miner is paid).
+    let verified = job.status == JobStatus::Settled
+        || (job.status == JobStatus::Settling && job.dispute_until_ns.is_some());
+    let Some(accepted) = job.accepted.filter(|_| verified) else {
         return Err(ResultError::NotReady { status: job.status });
-    }
-    let accepted = &job.assignments[job.accepted.expect("settled jobs have a result")];
+    };
+    let accepted = &job.assignments[accepted];
     let byte_len = accepted
         .commitment
         .as_ref()

@@ -51,6 +51,7 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
         tick_interval_ms,
         receipt_batch_max,
         receipt_batch_secs,
+        dispute_window_secs,
     } = u;
     c.registry = registry.or(c.registry);
     c.escrow = escrow.or(c.escrow);
@@ -84,6 +85,7 @@ pub fn apply_update(mut c: Config, u: ConfigUpdate) -> Result<Config, String> {
     set(&mut c.tick_interval_ms, tick_interval_ms);
     set(&mut c.receipt_batch_max, receipt_batch_max);
     set(&mut c.receipt_batch_secs, receipt_batch_secs);
+    set(&mut c.dispute_window_secs, dispute_window_secs);
     check(&c)?;
     Ok(c)
 }
@@ -156,6 +158,10 @@ fn check(c: &Config) -> Result<(), String> {
     require(
         (1..=86_400).contains(&c.receipt_batch_secs),
         "receipt_batch_secs must be 1..=86400",
+    )?;
+    require(
+        c.dispute_window_secs <= 7 * 86_400,
+        "dispute_window_secs must be at most 604800 (7 days)",
     )
 }
 

@@ -50,6 +50,13 @@ pub async fn finish<R: Runtime>(rt: &R, mut job: Job) {
     if !slash_rejected(rt, &mut job, &c, escrow).await {
         return;
     }
+    if let Some(until) = job.dispute_until_ns {
+        if job.status == JobStatus::Settling && rt.time() < until {
+            // The dispute window is open: pay when it closes.
+            job.next_action_ns = until;
+            return save(&job);
+        }
+    }
     let settlement = if job.status == JobStatus::Settling {
         let payees = payees(&job);
         let miners: u64 = payees.iter().map(|(_, s)| s).sum();

@@ -351,6 +351,7 @@ fn create(s: &mut State, p: Principal, r: JobRequest, spec: JobSpec, now: u64) -
         outcall_cycles: 0,
         outcalls: 0,
         passed_over: vec![],
+        dispute_until_ns: None,
         request: r,
     };
     if let Some(key) = idempotency_key(p, &job.request) {

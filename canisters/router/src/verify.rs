@@ -10,7 +10,7 @@
 use crate::clients::worker::{self, Reply, RESULT_CHUNK_BYTES};
 use crate::job::{Assignment, Job};
 use crate::runtime::Runtime;
-use crate::state::audit::{charge, event, start_refund, suspend};
+use crate::state::audit::{charge, event, reject, reject_proven, start_refund};
 use crate::state::{mutate_state, EventKind};
 use tensormine_core::api::{self, ChallengeRequest, ChallengeResponse, JobSpec};
 use tensormine_core::challenge::{
@@ -40,24 +40,6 @@ pub fn freivalds_applies(job: &Job) -> bool {
 
 fn result_key(job: &str, slot: usize) -> String {
     format!("{job}|{slot}")
-}
-
-fn reject(job: &mut Job, i: usize, reason: String, now: u64) {
-    let kind = EventKind::Rejected {
-        miner: job.assignments[i].miner,
-        reason: reason.clone(),
-    };
-    event(now, job, kind);
-    job.assignments[i].state = AssignmentState::Rejected { reason };
-}
-
-/// [`reject`] on a proof the canister checked itself (a failed spot check,
-/// bytes that contradict the worker's own signature): the miner is also
-/// suspended from matching. A lost vote is not such a proof.
-fn reject_proven(job: &mut Job, i: usize, reason: String, now: u64) {
-    let miner = job.assignments[i].miner;
-    reject(job, i, reason, now);
-    suspend(now, job, miner);
 }
 
 fn accept(job: &mut Job, i: usize) {
@@ -573,4 +555,10 @@ async fn store_result<R: Runtime>(rt: &R, job: &mut Job, c: &Config) {
     job.status = JobStatus::Settling;
     job.next_action_ns = now;
     job.updated_at_ns = now;
+    if c.dispute_window_secs > 0 && crate::dispute::disputable(job) {
+        // Paid once the window closes, unless a fraud proof comes first.
+        let until = now.saturating_add(c.dispute_window_secs.saturating_mul(1_000_000_000));
+        job.dispute_until_ns = Some(until);
+        job.next_action_ns = until;
+    }
 }

@@ -52,10 +52,10 @@ pub fn operands_held(spec: &MatmulSpec) -> bool {
 }
 
 /// Fills a buffer with row `i` of an operand.
-type RowFill<'a> = Box<dyn FnMut(usize, &mut [f32]) + 'a>;
+pub(crate) type RowFill<'a> = Box<dyn FnMut(usize, &mut [f32]) + 'a>;
 
 /// Row source of a held operand (checked by [`operands_held`] first).
-fn operand_rows(source: &MatrixSource, stream: u64, cols: usize) -> RowFill<'_> {
+pub(crate) fn operand_rows(source: &MatrixSource, stream: u64, cols: usize) -> RowFill<'_> {
     match source {
         MatrixSource::Seeded { seed } => Box::new(seeded_rows(seed.0, stream, cols)),
         MatrixSource::Inline { data } => Box::new(rows_of(&data.0, cols)),
@@ -63,7 +63,7 @@ fn operand_rows(source: &MatrixSource, stream: u64, cols: usize) -> RowFill<'_> 
     }
 }
 
-fn operand_row(source: &MatrixSource, stream: u64, cols: usize, row: usize) -> Vec<f32> {
+pub(crate) fn operand_row(source: &MatrixSource, stream: u64, cols: usize, row: usize) -> Vec<f32> {
     match source {
         MatrixSource::Seeded { seed } => prng::matrix_row(&seed.0, stream, cols, row),
         MatrixSource::Inline { data } => data.0[row * cols..(row + 1) * cols].to_vec(),

@@ -33,6 +33,7 @@ pub mod api;
 pub mod challenge;
 pub mod config_update;
 pub mod digest;
+pub mod dispute;
 pub mod encoding;
 pub mod escrow;
 pub mod guard;

@@ -292,6 +292,9 @@ pub struct JobView {
     pub reason: Option<String>,
     /// Receipt index once settled or refunded.
     pub receipt_index: Option<u64>,
+    /// Until when (ns) a fraud proof against the verified result is heard;
+    /// the miners are paid after it.
+    pub dispute_until_ns: Option<u64>,
     /// HTTPS outcalls made for the job and the cycles they cost.
     pub outcalls: u32,
     pub outcall_cycles: u128,
@@ -301,6 +304,44 @@ pub struct JobView {
 pub enum GetJobError {
     NotFound,
     NotAuthorized,
+}
+
+/// A row of a job's accepted matmul result that the submitter shows is
+/// wrong: the row as committed, and its Merkle path to the committed root.
+#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FraudProof {
+    pub row: u64,
+    /// The row's values, little-endian f32 (n of them).
+    #[serde(with = "serde_bytes")]
+    pub values: Vec<u8>,
+    /// Sibling hashes from the leaf's level upward (`tensormine_core::merkle`).
+    pub path: Vec<serde_bytes::ByteBuf>,
+}
+
+/// An accepted fraud proof: the miner whose result it was is rejected,
+/// suspended and slashed in the submitter's favour, and the job refunded.
+#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FraudVerdict {
+    pub miner: Principal,
+    pub row: u64,
+    /// The first column that differs from the recomputed row of A·B.
+    pub column: u64,
+}
+
+#[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum FraudProofError {
+    NotFound,
+    /// Only the job's submitter may file one.
+    NotAuthorized,
+    /// The job is being worked on right now; retry.
+    Busy,
+    /// Not a verified matmul result with seeded or inline operands inside
+    /// its dispute window.
+    NotDisputable { reason: String },
+    /// The proof is malformed or does not open against the accepted root.
+    InvalidProof { reason: String },
+    /// The row is the correct row of A·B (within tolerance): nothing changes.
+    RowIsCorrect,
 }
 
 #[derive(CandidType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -459,6 +500,10 @@ pub struct Config {
     /// A receipt batch is signed when this many receipts wait or the oldest waited `receipt_batch_secs`.
     pub receipt_batch_max: u64,
     pub receipt_batch_secs: u64,
+    /// After a matmul job with seeded or inline operands is verified, its
+    /// miners are paid only once this window has passed; inside it the
+    /// submitter may file a fraud proof (`submit_fraud_proof`). 0: none.
+    pub dispute_window_secs: u64,
 }
 
 impl Default for Config {
@@ -496,6 +541,7 @@ impl Default for Config {
             tick_interval_ms: 1_000,
             receipt_batch_max: 256,
             receipt_batch_secs: 60,
+            dispute_window_secs: 3_600,
         }
     }
 }
@@ -535,6 +581,7 @@ pub struct ConfigUpdate {
     pub tick_interval_ms: Option<u64>,
     pub receipt_batch_max: Option<u64>,
     pub receipt_batch_secs: Option<u64>,
+    pub dispute_window_secs: Option<u64>,
 }
 
 /// Install argument: `Init` on install, `Upgrade` on upgrade.

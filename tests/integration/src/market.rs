@@ -82,6 +82,7 @@ pub fn test_config() -> api::ConfigUpdate {
         tick_interval_ms: Some(500),
         receipt_batch_secs: Some(5),
         challenge_rows: Some(8),
+        dispute_window_secs: Some(0),
         ..Default::default()
     }
 }

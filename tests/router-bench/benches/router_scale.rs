@@ -177,6 +177,7 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
         outcall_cycles: 0,
         outcalls: 6,
         passed_over: vec![],
+        dispute_until_ns: None,
     }
 }
 

@@ -43,6 +43,25 @@ pub fn release_bond_stakes(job: &mut Job) {
     });
 }
 
+/// Rejects assignment `i`'s result (it is slashed when settling).
+pub fn reject(job: &mut Job, i: usize, reason: String, now: u64) {
+    let kind = EventKind::Rejected {
+        miner: job.assignments[i].miner,
+        reason: reason.clone(),
+    };
+    event(now, job, kind);
+    job.assignments[i].state = AssignmentState::Rejected { reason };
+}
+
+/// [`reject`] on a proof the canister checked itself (a failed spot check,
+/// bytes that contradict the worker's own signature, a fraud proof): the
+/// miner is also suspended from matching. A lost vote is not such a proof.
+pub fn reject_proven(job: &mut Job, i: usize, reason: String, now: u64) {
+    let miner = job.assignments[i].miner;
+    reject(job, i, reason, now);
+    suspend(now, job, miner);
+}
+
 /// Suspends `miner` from matching after a proven wrong result in `job`.
 pub fn suspend(now: u64, job: &Job, miner: candid::Principal) {
     mutate_state(|s| {

@@ -540,6 +540,7 @@ fn stub_job(hold: u64) -> crate::job::Job {
         outcall_cycles: 0,
         outcalls: 0,
         passed_over: vec![],
+        dispute_until_ns: None,
         request: r,
     };
     j.request.max_price_sats = hold;

@@ -5,6 +5,7 @@
 
 mod bonds;
 mod cancel;
+mod disputes;
 mod failures;
 mod recovery;
 mod tiers;

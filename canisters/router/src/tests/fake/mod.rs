@@ -275,6 +275,8 @@ pub fn test_config() -> Config {
         assignment_timeout_secs: 120,
         receipt_batch_max: 1_000,
         receipt_batch_secs: 3_600,
+        // Paid at once unless a test opens a window (tests/engine_paths/disputes.rs).
+        dispute_window_secs: 0,
         ..Config::default()
     }
 }
