@@ -57,7 +57,9 @@ fn in_window(job: &Job, now: u64) -> Result<usize, FraudProofError> {
         reason: reason.into(),
     };
     if !disputable(job) {
-        return Err(not("only matmul results with seeded or inline operands can be disputed"));
+        return Err(not(
+            "only matmul results with seeded or inline operands can be disputed",
+        ));
     }
     match (job.status, job.dispute_until_ns, job.accepted) {
         (JobStatus::Settling, Some(until), Some(i)) if now < until => Ok(i),
@@ -80,7 +82,12 @@ fn adjudicate(job: &Job, i: usize, proof: &FraudProof) -> Result<(u64, u64), Fra
     }
     let values = f32_from_le_bytes(&proof.values)
         .filter(|v| v.len() == n)
-        .ok_or_else(|| invalid(format!("values must be {n} little-endian f32 ({} bytes)", 4 * n)))?;
+        .ok_or_else(|| {
+            invalid(format!(
+                "values must be {n} little-endian f32 ({} bytes)",
+                4 * n
+            ))
+        })?;
     let path = proof
         .path
         .iter()

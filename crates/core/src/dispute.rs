@@ -114,7 +114,12 @@ pub fn wrong_column(
         claimed: claimed.to_vec(),
     };
     let tolerance = Tolerance::for_inner_dim(shape.k);
-    match check_rows(shape, &[sample], operand_rows(&spec.b, STREAM_B, shape.n), &tolerance) {
+    match check_rows(
+        shape,
+        &[sample],
+        operand_rows(&spec.b, STREAM_B, shape.n),
+        &tolerance,
+    ) {
         Ok(()) => Ok(None),
         Err(VerifyError::Element { col, .. }) => Ok(Some(col as u64)),
         Err(_) => Err(AnswerError::RowShape),
@@ -134,8 +139,12 @@ mod tests {
             m,
             k,
             n,
-            a: MatrixSource::Seeded { seed: Digest32([7; 32]) },
-            b: MatrixSource::Seeded { seed: Digest32([8; 32]) },
+            a: MatrixSource::Seeded {
+                seed: Digest32([7; 32]),
+            },
+            b: MatrixSource::Seeded {
+                seed: Digest32([8; 32]),
+            },
         }
     }
 
@@ -150,7 +159,10 @@ mod tests {
     fn an_honest_result_passes_and_one_wrong_element_is_found_and_adjudicated() {
         let spec = spec(64, 48, 40);
         let c = honest(&spec);
-        assert_eq!(find_wrong_row(&spec, &c, CLIENT_VECTORS, &[1; 32]), Ok(None));
+        assert_eq!(
+            find_wrong_row(&spec, &c, CLIENT_VECTORS, &[1; 32]),
+            Ok(None)
+        );
         for (i, j, delta) in [(0usize, 0usize, 0.05f32), (37, 21, -0.05), (63, 39, 1.0)] {
             let mut bad = c.clone();
             bad[i * 40 + j] += delta;
@@ -159,7 +171,10 @@ mod tests {
             let claimed = &bad[i * 40..(i + 1) * 40];
             assert_eq!(wrong_column(&spec, i as u64, claimed), Ok(Some(j as u64)));
             // The honest row of the same index is judged right.
-            assert_eq!(wrong_column(&spec, i as u64, &c[i * 40..(i + 1) * 40]), Ok(None));
+            assert_eq!(
+                wrong_column(&spec, i as u64, &c[i * 40..(i + 1) * 40]),
+                Ok(None)
+            );
         }
     }
 
@@ -186,11 +201,20 @@ mod tests {
     fn bad_inputs_are_typed_errors() {
         let spec = spec(4, 4, 4);
         let c = honest(&spec);
-        assert_eq!(find_wrong_row(&spec, &c[..15], 1, &[0; 32]), Err(AnswerError::RowShape));
+        assert_eq!(
+            find_wrong_row(&spec, &c[..15], 1, &[0; 32]),
+            Err(AnswerError::RowShape)
+        );
         assert_eq!(wrong_column(&spec, 4, &c[..4]), Err(AnswerError::RowShape));
         assert_eq!(wrong_column(&spec, 0, &c[..3]), Err(AnswerError::RowShape));
         let mut url = spec.clone();
-        url.b = MatrixSource::Url { url: "https://x/b".into(), sha256: Digest32([0; 32]) };
-        assert_eq!(wrong_column(&url, 0, &c[..4]), Err(AnswerError::OperandNotHeld));
+        url.b = MatrixSource::Url {
+            url: "https://x/b".into(),
+            sha256: Digest32([0; 32]),
+        };
+        assert_eq!(
+            wrong_column(&url, 0, &c[..4]),
+            Err(AnswerError::OperandNotHeld)
+        );
     }
 }

@@ -337,9 +337,13 @@ pub enum FraudProofError {
     Busy,
     /// Not a verified matmul result with seeded or inline operands inside
     /// its dispute window.
-    NotDisputable { reason: String },
+    NotDisputable {
+        reason: String,
+    },
     /// The proof is malformed or does not open against the accepted root.
-    InvalidProof { reason: String },
+    InvalidProof {
+        reason: String,
+    },
     /// The row is the correct row of A·B (within tolerance): nothing changes.
     RowIsCorrect,
 }

@@ -5,7 +5,9 @@
 
 use super::*;
 use crate::dispute;
+use crate::runtime::Runtime;
 use serde_bytes::ByteBuf;
+use tensormine_core::api::JobSpec;
 use tensormine_core::dispute::{find_wrong_row, CLIENT_VECTORS};
 use tensormine_core::encoding::{f32_from_le_bytes, f32_to_le_bytes};
 use tensormine_core::merkle::RowMerkleTree;
@@ -30,7 +32,10 @@ fn run_to_window(rt: &FakeRuntime, id: &str) {
         tick(rt);
         rt.advance(SECOND);
     }
-    panic!("job {id} never reached its dispute window: {:?}", job(id).status);
+    panic!(
+        "job {id} never reached its dispute window: {:?}",
+        job(id).status
+    );
 }
 
 /// The submitter's side: the stored result, its first wrong row by the
@@ -63,7 +68,9 @@ fn an_honest_result_is_paid_when_the_window_closes_and_its_rows_stand() {
     let j = job(&v.id);
     assert_eq!(j.paid_sats, 0, "not paid inside the window");
     assert_eq!(rt.escrow.borrow().account(miner_id(0)).available, 0);
-    let JobSpec::Matmul(spec) = &j.spec else { unreachable!() };
+    let JobSpec::Matmul(spec) = &j.spec else {
+        unreachable!()
+    };
     assert_eq!(
         find_wrong_row(spec, &stored_result(&v.id), CLIENT_VECTORS, &[3; 32]),
         Ok(None)
@@ -77,7 +84,10 @@ fn an_honest_result_is_paid_when_the_window_closes_and_its_rows_stand() {
     let j = job(&v.id);
     assert_eq!(j.status, JobStatus::Settled);
     assert!(rt.time() >= j.dispute_until_ns.unwrap());
-    assert_eq!(rt.escrow.borrow().account(miner_id(0)).available, MINER_PRICE);
+    assert_eq!(
+        rt.escrow.borrow().account(miner_id(0)).available,
+        MINER_PRICE
+    );
     // Closed now.
     assert!(matches!(
         dispute::submit(user(1), rt.time(), &v.id, proof_of(&v.id, 3, 5)),
@@ -94,7 +104,9 @@ fn a_wrong_row_found_by_the_client_check_refunds_slashes_and_suspends() {
     run_to_window(&rt, &v.id);
     let j = job(&v.id);
     assert_eq!(j.assignments[0].miner, miner_id(0));
-    let JobSpec::Matmul(spec) = &j.spec else { unreachable!() };
+    let JobSpec::Matmul(spec) = &j.spec else {
+        unreachable!()
+    };
     let row = find_wrong_row(spec, &stored_result(&v.id), CLIENT_VECTORS, &[3; 32])
         .unwrap()
         .expect("the cheater's row 0 is wrong");
@@ -107,9 +119,16 @@ fn a_wrong_row_found_by_the_client_check_refunds_slashes_and_suspends() {
     run_to_final(&rt, 50);
     let j = job(&v.id);
     assert_eq!(j.status, JobStatus::Refunded);
-    assert!(matches!(j.assignments[0].state, AssignmentState::Rejected { .. }));
+    assert!(matches!(
+        j.assignments[0].state,
+        AssignmentState::Rejected { .. }
+    ));
     let e = rt.escrow.borrow();
-    assert_eq!(e.account(miner_id(0)).available, 0, "the cheater is not paid");
+    assert_eq!(
+        e.account(miner_id(0)).available,
+        0,
+        "the cheater is not paid"
+    );
     assert_eq!(e.account(miner_id(0)).bonded, before_bond - 1_000);
     assert_eq!(e.account(user(1)).available, DEPOSIT + 1_000);
     drop(e);
