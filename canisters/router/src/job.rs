@@ -162,7 +162,11 @@ impl Job {
             result: self
                 .accepted
                 .and_then(|i| self.assignments[i].commitment.as_ref())
-                .filter(|_| self.status == JobStatus::Settled)
+                .filter(|_| {
+                    // Settled, or verified and waiting in its dispute window.
+                    self.status == JobStatus::Settled
+                        || (self.status == JobStatus::Settling && self.dispute_until_ns.is_some())
+                })
                 .map(commitment_view),
             stored_result_bytes: self.stored_result_bytes,
             paid_sats: self.paid_sats,

@@ -280,7 +280,8 @@ pub struct JobView {
     pub assignments: Vec<AssignmentView>,
     /// Failovers used (a miner replaced after failing, timing out or cheating).
     pub failovers: u32,
-    /// The accepted result's commitment, once settled.
+    /// The accepted result's commitment, once settled (or verified and in
+    /// its dispute window).
     pub result: Option<CommitmentView>,
     /// Bytes of the accepted result the router stores (`get_result`); 0 when
     /// it is only on the worker (fetch it there and check its sha256).

@@ -79,6 +79,14 @@ impl LoopbackWorker {
     pub fn public_key(&self) -> Vec<u8> {
         self.signing_key.verifying_key().to_bytes().to_vec()
     }
+
+    /// The result bytes of a finished job, as the worker stores (and serves) them.
+    pub fn result_bytes(&self, job_id: &str) -> Vec<u8> {
+        let config = Config::with_data_dir(self._data_dir.path());
+        tensormine_worker::store::JobStore::open(config.jobs_dir())
+            .and_then(|s| s.read_result(job_id))
+            .expect("the worker stored the result")
+    }
 }
 
 impl LoopbackWorker {

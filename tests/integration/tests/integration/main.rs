@@ -16,6 +16,7 @@ mod localnet_state;
 mod localnet_timers;
 mod registry_challenge;
 mod registry_registration;
+mod router_disputes;
 mod router_endpoints;
 mod router_jobs;
 mod runtime_backends;
