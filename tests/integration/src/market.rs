@@ -328,6 +328,15 @@ impl Market {
         t
     }
 
+    /// Changes the router's configuration (as its controller).
+    pub fn configure_router(&mut self, update: api::ConfigUpdate) -> api::Config {
+        let (r,): (Result<api::Config, api::ConfigError>,) = self
+            .net
+            .update_candid(self.router, controller(), "set_config", (update,))
+            .unwrap();
+        r.expect("router configuration accepted")
+    }
+
     pub fn upgrade_router(&mut self) {
         self.net
             .upgrade_canister(
