@@ -168,8 +168,8 @@ pub fn local_router_config(registry: Principal, escrow: Principal) -> RouterConf
         sync_interval_secs: Some(2),
         tick_interval_ms: Some(500),
         receipt_batch_secs: Some(5),
-        // The CLI does not file fraud proofs yet (`job result` waits for
-        // the settled result), so a window would only delay payment.
+        // Local demos pay at once; raise it (set_config) to try fraud
+        // proofs locally. On the IC the default is 1 h.
         dispute_window_secs: Some(0),
         ..Default::default()
     }

@@ -209,7 +209,14 @@ pub fn progress(view: &JobView) -> (u64, u64) {
     })
 }
 
-/// Polls `get_job` until the job is final, calling `on_update` with each
+/// Verified and waiting in its dispute window: the result can be read and
+/// checked, the miners are paid when the window closes.
+pub fn in_dispute_window(view: &JobView) -> bool {
+    view.status == JobStatus::Settling && view.dispute_until_ns.is_some()
+}
+
+/// Polls `get_job` until the job is final (or verified and in its dispute
+/// window, when its result can already be checked), calling `on_update` with each
 /// view. Gives up 10 minutes after the job's deadline (the router refunds at
 /// the deadline, so a job still open then is reported, not waited on forever).
 pub async fn wait_with(
@@ -221,7 +228,7 @@ pub async fn wait_with(
     loop {
         let view = status(env, id).await?;
         on_update(&view);
-        if view.status.is_final() {
+        if view.status.is_final() || in_dispute_window(&view) {
             return Ok(view);
         }
         let now_ns = std::time::SystemTime::now()
@@ -296,7 +303,7 @@ impl JobResult {
 /// against the commitment the router accepted.
 pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
     let job = status(env, id).await?;
-    if job.status != JobStatus::Settled {
+    if job.status != JobStatus::Settled && !in_dispute_window(&job) {
         let reason = job
             .reason
             .as_deref()

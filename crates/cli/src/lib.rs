@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod deploy;
+pub mod dispute;
 pub mod env;
 pub mod errors;
 pub mod identity;

@@ -452,5 +452,13 @@ async fn matmul_jobs_settle_with_a_real_worker() {
     let r = job::result(&dev, &done.id).await.unwrap();
     assert_eq!(r.source, job::ResultSource::Worker(worker.url.clone()));
     assert_eq!(r.bytes.len(), 4 << 20);
+    // The client check over the whole 1024² result (as `job result` runs it
+    // with the request `job submit` kept).
+    let state = tempfile::tempdir().unwrap();
+    tensormine_cli::dispute::save_request(state.path(), &done.id, &req).unwrap();
+    assert_eq!(
+        tensormine_cli::dispute::check(&dev, state.path(), &r).await.unwrap(),
+        tensormine_cli::dispute::ClientCheck::Passed { vectors: 40 }
+    );
     assert_eq!(job::list(&dev).await.unwrap().len(), 2);
 }

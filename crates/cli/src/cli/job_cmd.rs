@@ -2,7 +2,7 @@
 
 use super::args::JobCmd;
 use super::Cli;
-use crate::{job, parse};
+use crate::{dispute, job, parse};
 use anyhow::{bail, Context, Result};
 use tensormine_core::router::JobView;
 
@@ -68,6 +68,27 @@ pub fn describe_job(v: &JobView) -> String {
     out
 }
 
+/// Prints the client check's outcome; a wrong row is an error (after its
+/// fraud proof was filed, when it could be).
+fn report_client_check(check: dispute::ClientCheck, id: &str) -> Result<()> {
+    use dispute::ClientCheck;
+    match check {
+        ClientCheck::Passed { vectors } => println!(
+            "checked: {vectors} Freivalds vectors over the whole result, no wrong row (a wrong row is missed with p ≤ 2^-{vectors})"
+        ),
+        ClientCheck::NotChecked { why } => println!("not checked here: {why}"),
+        ClientCheck::Wrong { row, filed: Ok(v) } => bail!(
+            "the result of job {id} is wrong at row {row} (column {}): fraud proof accepted, miner {} rejected and slashed to you, the job is refunded",
+            v.column,
+            v.miner
+        ),
+        ClientCheck::Wrong { row, filed: Err(why) } => bail!(
+            "the result of job {id} is wrong at row {row}; no fraud proof was accepted: {why}; do not use it"
+        ),
+    }
+    Ok(())
+}
+
 pub(super) async fn run_job(cli: &Cli, cmd: &JobCmd) -> Result<()> {
     match cmd {
         JobCmd::Submit { spec, wait } => {
@@ -75,6 +96,8 @@ pub(super) async fn run_job(cli: &Cli, cmd: &JobCmd) -> Result<()> {
             let env = cli.env().await?;
             let view = job::submit(&env, &req).await?;
             println!("submitted job {} ({:?})", view.id, view.status);
+            // Kept for `job result`'s client check (the operands' seeds or values).
+            dispute::save_request(&cli.state_dir, &view.id, &req)?;
             if let Some((a, b)) = seeds {
                 println!("seed A         {}", hex::encode(a));
                 println!("seed B         {}", hex::encode(b));
@@ -82,7 +105,12 @@ pub(super) async fn run_job(cli: &Cli, cmd: &JobCmd) -> Result<()> {
             if *wait {
                 let view = job::wait(&env, &view.id).await?;
                 print!("{}", describe_job(&view));
-                if view.status != tensormine_core::router::JobStatus::Settled {
+                if job::in_dispute_window(&view) {
+                    println!(
+                        "verified; the miners are paid when the dispute window closes: check the result now with `tensormine job result {}`",
+                        view.id
+                    );
+                } else if view.status != tensormine_core::router::JobStatus::Settled {
                     bail!(
                         "job {} ended {:?}{}",
                         view.id,
@@ -125,7 +153,8 @@ pub(super) async fn run_job(cli: &Cli, cmd: &JobCmd) -> Result<()> {
                 job::ResultSource::Router => "the router".to_string(),
                 job::ResultSource::Worker(e) => format!("the worker at {e}"),
             };
-            println!("result of job {id}: {}×{} f32, {} bytes from {from}, sha256 {} matches the commitment", r.rows, r.cols, r.bytes.len(), hex::encode(r.sha256));
+            println!("result of job {id}: {}×{} f32, {} bytes from {from}, Merkle root and sha256 {} match the commitment", r.rows, r.cols, r.bytes.len(), hex::encode(r.sha256));
+            report_client_check(dispute::check(&env, &cli.state_dir, &r).await?, id)?;
             match out {
                 Some(path) => {
                     std::fs::write(path, &r.bytes)
