@@ -148,7 +148,13 @@ mod tests {
 
     fn request(a: OperandInput, b: OperandInput) -> JobRequest {
         JobRequest {
-            workload: WorkloadInput::Matmul { m: 2, k: 2, n: 2, a, b },
+            workload: WorkloadInput::Matmul {
+                m: 2,
+                k: 2,
+                n: 2,
+                a,
+                b,
+            },
             resources: Resources::default(),
             tier: Tier::None,
             max_price_sats: 1,
@@ -161,15 +167,23 @@ mod tests {
     fn held_operands_convert_and_others_say_why() {
         let inline = OperandInput::Inline(f32_to_le_bytes(&[1.0, 2.0, 3.0, 4.0]));
         let spec = held_matmul(&request(OperandInput::Seeded(vec![7; 32]), inline)).unwrap();
-        assert_eq!(spec.a, MatrixSource::Seeded { seed: Digest32([7; 32]) });
+        assert_eq!(
+            spec.a,
+            MatrixSource::Seeded {
+                seed: Digest32([7; 32])
+            }
+        );
         let url = OperandInput::Url {
             url: "https://x/b".into(),
             sha256: vec![0; 32],
         };
         let e = held_matmul(&request(OperandInput::Seeded(vec![7; 32]), url)).unwrap_err();
         assert!(e.contains("URL"), "{e}");
-        let e = held_matmul(&request(OperandInput::Seeded(vec![7; 31]), OperandInput::Seeded(vec![1; 32])))
-            .unwrap_err();
+        let e = held_matmul(&request(
+            OperandInput::Seeded(vec![7; 31]),
+            OperandInput::Seeded(vec![1; 32]),
+        ))
+        .unwrap_err();
         assert!(e.contains("32 bytes"), "{e}");
     }
 
@@ -185,14 +199,19 @@ mod tests {
                 .map(|h| Digest32(h.as_slice().try_into().unwrap()))
                 .collect();
             let got = f32_from_le_bytes(&p.values).unwrap();
-            assert!(tensormine_core::merkle::verify_row(&root, 5, row, &got, &path));
+            assert!(tensormine_core::merkle::verify_row(
+                &root, 5, row, &got, &path
+            ));
         }
     }
 
     #[test]
     fn requests_round_trip_through_the_state_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let r = request(OperandInput::Seeded(vec![1; 32]), OperandInput::Seeded(vec![2; 32]));
+        let r = request(
+            OperandInput::Seeded(vec![1; 32]),
+            OperandInput::Seeded(vec![2; 32]),
+        );
         assert_eq!(load_request(dir.path(), "job-1").unwrap(), None);
         save_request(dir.path(), "job-1", &r).unwrap();
         assert_eq!(load_request(dir.path(), "job-1").unwrap(), Some(r));

@@ -457,7 +457,9 @@ async fn matmul_jobs_settle_with_a_real_worker() {
     let state = tempfile::tempdir().unwrap();
     tensormine_cli::dispute::save_request(state.path(), &done.id, &req).unwrap();
     assert_eq!(
-        tensormine_cli::dispute::check(&dev, state.path(), &r).await.unwrap(),
+        tensormine_cli::dispute::check(&dev, state.path(), &r)
+            .await
+            .unwrap(),
         tensormine_cli::dispute::ClientCheck::Passed { vectors: 40 }
     );
     assert_eq!(job::list(&dev).await.unwrap().len(), 2);
