@@ -155,6 +155,10 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
         sync::run(rt).await;
         picked = pick(job, c, roles.len());
     }
+    let Some(secret) = worker_secret(rt).await else {
+        job.next_action_ns = rt.time() + RETRY_MATCH_NS;
+        return;
+    };
     let now = rt.time();
     for (role, miner) in roles.into_iter().zip(picked) {
         let Some(info) = read_state(|s| s.miner(&miner)) else {
@@ -171,6 +175,8 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
         if !bond_covers(rt, job, c, miner, at_stake).await {
             continue;
         }
+        let (worker_job_id, capability) =
+            crate::state::State::worker_access(&secret, &job.id, job.assignments.len());
         let kind = EventKind::Assigned {
             miner,
             role: role.clone(),
@@ -196,6 +202,8 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
             slash_done: false,
             reported: false,
             bond_at_stake_sats: 0,
+            worker_job_id,
+            capability,
         });
         stake_bond(job.assignments.last_mut().expect("pushed"), at_stake);
     }
@@ -205,6 +213,18 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
     } else {
         job.next_action_ns = now + RETRY_MATCH_NS;
     }
+}
+
+/// The router's secret for worker-side ids and capabilities, drawn from
+/// `raw_rand` the first time (`None` when it cannot be drawn now).
+async fn worker_secret<R: Runtime>(rt: &R) -> Option<[u8; 32]> {
+    if let Some(secret) = read_state(|s| s.counters().worker_secret) {
+        return Some(secret);
+    }
+    let drawn = rt.raw_rand().await.ok()?;
+    Some(mutate_state(|s| {
+        s.update_counters(|c| *c.worker_secret.get_or_insert(drawn))
+    }))
 }
 
 /// Whether `miner`'s free bond — bonded in the escrow, less what its open
@@ -307,13 +327,13 @@ async fn step<R: Runtime>(
     let mut a = job.assignments[i].clone();
     match a.state {
         AssignmentState::Dispatching { tries } => {
-            let called = worker::dispatch(rt, &a.endpoint, &job.id, &job.spec, replicated).await;
+            let called = worker::dispatch(rt, &a, &job.id, &job.spec, replicated).await;
             let now = rt.time();
             on_dispatch(&mut a, job, called.reply, tries, c, now);
             (a, called.cycles)
         }
         AssignmentState::Running { polls } => {
-            let called = worker::status(rt, &a.endpoint, &job.id, replicated).await;
+            let called = worker::status(rt, &a, &job.id, replicated).await;
             let now = rt.time();
             on_status(&mut a, job, called.reply, polls, c, now);
             (a, called.cycles)
@@ -331,7 +351,7 @@ fn on_dispatch(
     now: u64,
 ) {
     match reply {
-        Reply::Ok(ack) if ack.spec_hash != job.spec_hash || ack.job_id != job.id => {
+        Reply::Ok(ack) if ack.spec_hash != job.spec_hash || ack.job_id != a.worker_id(&job.id) => {
             a.state = AssignmentState::Failed {
                 reason: "the worker acknowledged another job or spec".into(),
             };
@@ -369,7 +389,7 @@ fn on_status(
 ) {
     let timed_out = now >= a.assigned_at_ns + c.assignment_timeout_secs * SECOND_NS;
     match reply {
-        Reply::Ok(st) if st.job_id != job.id || st.spec_hash != job.spec_hash => {
+        Reply::Ok(st) if st.job_id != a.worker_id(&job.id) || st.spec_hash != job.spec_hash => {
             a.state = AssignmentState::Failed {
                 reason: "the worker reports another job or spec".into(),
             };
@@ -430,7 +450,7 @@ fn check_commitment(
 ) -> Result<(), String> {
     signing::verify_result(
         &a.worker_key,
-        &job.id,
+        a.worker_id(&job.id),
         &job.spec_hash,
         &r.commitment,
         &r.signature.0,

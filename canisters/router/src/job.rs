@@ -40,9 +40,35 @@ pub struct Assignment {
     /// Bond counted at stake for this assignment until the job is final.
     #[serde(default)]
     pub bond_at_stake_sats: u64,
+    /// The job's id on this assignment's worker: the router's id and an
+    /// unguessable suffix, different per assignment and per router, so no
+    /// third party can post it first and no signature is valid for another
+    /// assignment. Empty for assignments made before it existed (then the
+    /// router's id is used).
+    #[serde(default)]
+    pub worker_job_id: String,
+    /// The secret the worker answers this job's status, challenges and
+    /// result to (never in a view or an event; the submitter is told it
+    /// with `get_result`'s `NotStored` once the job is verified).
+    #[serde(default)]
+    pub capability: String,
 }
 
 impl Assignment {
+    /// The job's id on the worker.
+    pub fn worker_id<'a>(&'a self, job_id: &'a str) -> &'a str {
+        if self.worker_job_id.is_empty() {
+            job_id
+        } else {
+            &self.worker_job_id
+        }
+    }
+
+    /// The capability to present, if the assignment has one.
+    pub fn capability(&self) -> Option<&str> {
+        (!self.capability.is_empty()).then_some(self.capability.as_str())
+    }
+
     /// Still in the running: not rejected, timed out or failed.
     pub fn is_live(&self) -> bool {
         !matches!(

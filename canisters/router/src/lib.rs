@@ -161,6 +161,8 @@ fn get_result(id: String, offset: u64, length: u64) -> Result<ResultChunk, Resul
         return Err(ResultError::NotStored {
             endpoint: accepted.endpoint.clone(),
             byte_len,
+            worker_job_id: accepted.worker_id(&job.id).to_string(),
+            capability: accepted.capability.clone(),
         });
     }
     if offset >= byte_len {

@@ -109,14 +109,22 @@ impl WorkerApi for IcRuntime {
         } else {
             builder.non_replicated()
         };
+        let mut headers = Vec::new();
+        if let Some(capability) = &request.capability {
+            headers.push(HttpHeader {
+                name: tensormine_core::api::CAPABILITY_HEADER.into(),
+                value: tensormine_core::api::bearer(capability),
+            });
+        }
         if let Some(body) = request.body {
-            builder = builder
-                .with_method(HttpMethod::POST)
-                .with_headers(vec![HttpHeader {
-                    name: "content-type".into(),
-                    value: "application/json".into(),
-                }])
-                .with_body(body);
+            headers.push(HttpHeader {
+                name: "content-type".into(),
+                value: "application/json".into(),
+            });
+            builder = builder.with_method(HttpMethod::POST).with_body(body);
+        }
+        if !headers.is_empty() {
+            builder = builder.with_headers(headers);
         }
         let cycles = builder.get_cost();
         let response = builder.send().await.map_err(|e| e.to_string()).map(|r| {

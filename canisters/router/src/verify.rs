@@ -250,14 +250,14 @@ async fn challenge<R: Runtime>(
 ) -> Reply<ChallengeResponse> {
     let (m, n) = (m as u64, n as u64);
     let per_answer = api::challenge_rows_per_answer(m, n, worker::MAX_ANSWER_BYTES).max(1) as usize;
-    let endpoint = job.assignments[i].endpoint.clone();
+    let a = job.assignments[i].clone();
     let mut merged: Option<ChallengeResponse> = None;
     for rows in request.rows.chunks(per_answer) {
         let batch = ChallengeRequest {
             r_seed: request.r_seed,
             rows: rows.to_vec(),
         };
-        let called = worker::challenge(rt, &endpoint, &job.id, &batch, m, n, replicated).await;
+        let called = worker::challenge(rt, &a, &job.id, &batch, m, n, replicated).await;
         charge(job, called.cycles);
         let answer = match called.reply {
             Reply::Ok(answer) => answer,
@@ -288,19 +288,12 @@ pub async fn fetch_result<R: Runtime>(
     replicated: bool,
 ) -> Reply<Vec<u8>> {
     let a: Assignment = job.assignments[i].clone();
-    let cm = a.commitment.expect("committed").commitment;
+    let cm = a.commitment.clone().expect("committed").commitment;
     let mut bytes = Vec::with_capacity(cm.byte_len as usize);
     while (bytes.len() as u64) < cm.byte_len {
         let length = (cm.byte_len - bytes.len() as u64).min(RESULT_CHUNK_BYTES);
-        let called = worker::result_chunk(
-            rt,
-            &a.endpoint,
-            &job.id,
-            bytes.len() as u64,
-            length,
-            replicated,
-        )
-        .await;
+        let called =
+            worker::result_chunk(rt, &a, &job.id, bytes.len() as u64, length, replicated).await;
         charge(job, called.cycles);
         match called.reply {
             Reply::Ok(chunk) => bytes.extend_from_slice(&chunk),

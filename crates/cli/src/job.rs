@@ -322,20 +322,14 @@ pub async fn result(env: &Env, id: &str) -> Result<JobResult> {
     let commitment = job.result.clone().ok_or_else(|| {
         anyhow!("job {id} is settled but the router reports no result commitment")
     })?;
-    let (bytes, source) = if job.stored_result_bytes > 0 {
-        match fetch_from_router(env, id).await? {
-            Ok(bytes) => (bytes, ResultSource::Router),
-            Err(endpoint) => (
-                fetch_from_worker(env, &endpoint, id, commitment.byte_len).await?,
-                ResultSource::Worker(endpoint),
-            ),
-        }
-    } else {
-        let endpoint = accepted_endpoint(&job)?;
-        (
-            fetch_from_worker(env, &endpoint, id, commitment.byte_len).await?,
-            ResultSource::Worker(endpoint),
-        )
+    // The router serves it, or says where the worker keeps it and with
+    // which capability (told only to the submitter of a verified job).
+    let (bytes, source) = match fetch_from_router(env, id).await? {
+        Ok(bytes) => (bytes, ResultSource::Router),
+        Err(access) => (
+            fetch_from_worker(env, &access, commitment.byte_len).await?,
+            ResultSource::Worker(access.endpoint),
+        ),
     };
     let got = check_result(id, &bytes, &commitment)?;
     Ok(JobResult {
@@ -384,23 +378,18 @@ pub fn check_result(id: &str, bytes: &[u8], commitment: &CommitmentView) -> Resu
     Ok(got)
 }
 
-/// The endpoint of the miner whose answer was accepted (else the primary's).
-fn accepted_endpoint(job: &JobView) -> Result<String> {
-    use tensormine_core::router::{AssignmentRole, AssignmentState};
-    job.assignments
-        .iter()
-        .find(|a| a.state == AssignmentState::Accepted)
-        .or_else(|| {
-            job.assignments
-                .iter()
-                .find(|a| a.role == AssignmentRole::Primary)
-        })
-        .map(|a| a.endpoint.clone())
-        .ok_or_else(|| anyhow!("job {} has no assignment to fetch its result from", job.id))
+/// Where a result kept only by its worker is read: the endpoint, the job's
+/// id on the worker and the capability it answers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerAccess {
+    pub endpoint: String,
+    pub worker_job_id: String,
+    /// `None` for a job without one (e.g. made by an older router).
+    pub capability: Option<String>,
 }
 
-/// `Ok(Ok(bytes))`, or `Ok(Err(endpoint))` when the router says it is only on the worker.
-async fn fetch_from_router(env: &Env, id: &str) -> Result<Result<Vec<u8>, String>> {
+/// `Ok(Ok(bytes))`, or `Ok(Err(access))` when the router says it is only on the worker.
+async fn fetch_from_router(env: &Env, id: &str) -> Result<Result<Vec<u8>, WorkerAccess>> {
     let mut bytes = Vec::new();
     loop {
         let offset = bytes.len() as u64;
@@ -431,7 +420,18 @@ async fn fetch_from_router(env: &Env, id: &str) -> Result<Result<Vec<u8>, String
                     return Ok(Ok(bytes));
                 }
             }
-            Err(ResultError::NotStored { endpoint, .. }) => return Ok(Err(endpoint)),
+            Err(ResultError::NotStored {
+                endpoint,
+                worker_job_id,
+                capability,
+                ..
+            }) => {
+                return Ok(Err(WorkerAccess {
+                    endpoint,
+                    worker_job_id,
+                    capability: (!capability.is_empty()).then_some(capability),
+                }))
+            }
             Err(e) => {
                 let hint = match &e {
                     ResultError::NotReady { .. } => {
@@ -448,20 +448,24 @@ async fn fetch_from_router(env: &Env, id: &str) -> Result<Result<Vec<u8>, String
     }
 }
 
-/// `GET {endpoint}/v1/jobs/{id}/result?offset=&length=` until `byte_len` bytes.
-pub async fn fetch_from_worker(
-    env: &Env,
-    endpoint: &str,
-    id: &str,
-    byte_len: u64,
-) -> Result<Vec<u8>> {
-    let base = endpoint.trim_end_matches('/');
+/// `GET {endpoint}/v1/jobs/{id}/result?offset=&length=` until `byte_len`
+/// bytes, with the job's capability.
+pub async fn fetch_from_worker(env: &Env, access: &WorkerAccess, byte_len: u64) -> Result<Vec<u8>> {
+    let base = access.endpoint.trim_end_matches('/');
+    let id = access.worker_job_id.as_str();
     let mut bytes = Vec::with_capacity(byte_len.min(1 << 30) as usize);
     while (bytes.len() as u64) < byte_len {
         let offset = bytes.len() as u64;
         let length = WORKER_CHUNK.min(byte_len - offset);
         let url = format!("{base}/v1/jobs/{id}/result?offset={offset}&length={length}");
-        let response = env.http.get(&url).send().await.map_err(|e| {
+        let mut request = env.http.get(&url);
+        if let Some(capability) = &access.capability {
+            request = request.header(
+                tensormine_core::api::CAPABILITY_HEADER,
+                tensormine_core::api::bearer(capability),
+            );
+        }
+        let response = request.send().await.map_err(|e| {
             anyhow!("cannot reach the worker at {base} for the result of job {id}: {e}")
         })?;
         let status = response.status();

@@ -110,6 +110,15 @@ fn commitment(body: &[u8]) -> CommitmentView {
     }
 }
 
+/// A job without a capability on the stand-in worker.
+fn access(endpoint: &str, job_id: &str) -> job::WorkerAccess {
+    job::WorkerAccess {
+        endpoint: endpoint.to_string(),
+        worker_job_id: job_id.to_string(),
+        capability: None,
+    }
+}
+
 fn body(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
@@ -118,9 +127,13 @@ fn body(len: usize) -> Vec<u8> {
 async fn a_large_result_comes_in_chunks_and_is_checked() {
     let data = body(4_500_000);
     let (url, seen) = worker(data.clone(), None, 200).await;
-    let got = job::fetch_from_worker(&env(), &format!("{url}/"), "job-7", data.len() as u64)
-        .await
-        .unwrap();
+    let got = job::fetch_from_worker(
+        &env(),
+        &access(&format!("{url}/"), "job-7"),
+        data.len() as u64,
+    )
+    .await
+    .unwrap();
     assert_eq!(got, data);
     assert_eq!(
         job::check_result("job-7", &got, &commitment(&data)).unwrap(),
@@ -140,7 +153,7 @@ async fn a_large_result_comes_in_chunks_and_is_checked() {
 async fn a_faulty_worker_is_caught() {
     let data = body(10_000);
     let (url, _) = worker(data.clone(), Some(1234), 200).await;
-    let got = job::fetch_from_worker(&env(), &url, "job-8", data.len() as u64)
+    let got = job::fetch_from_worker(&env(), &access(&url, "job-8"), data.len() as u64)
         .await
         .unwrap();
     let e = job::check_result("job-8", &got, &commitment(&data))
@@ -173,7 +186,7 @@ async fn a_faulty_worker_is_caught() {
 async fn worker_errors_are_reported() {
     let data = body(100);
     let (url, _) = worker(data.clone(), None, 409).await;
-    let e = job::fetch_from_worker(&env(), &url, "job-9", 100)
+    let e = job::fetch_from_worker(&env(), &access(&url, "job-9"), 100)
         .await
         .unwrap_err()
         .to_string();
@@ -181,7 +194,7 @@ async fn worker_errors_are_reported() {
         e.contains("answered 409") && e.contains("result_not_ready"),
         "{e}"
     );
-    let e = job::fetch_from_worker(&env(), "http://127.0.0.1:9", "job-9", 100)
+    let e = job::fetch_from_worker(&env(), &access("http://127.0.0.1:9", "job-9"), 100)
         .await
         .unwrap_err()
         .to_string();

@@ -92,6 +92,20 @@ pub struct JobRequest {
     pub job_id: String,
     /// What to compute.
     pub spec: JobSpec,
+    /// The job's capability: a secret the router draws per assignment and
+    /// never shows. When set, the worker answers the job's status, result
+    /// and challenge only to requests carrying it ([`CAPABILITY_HEADER`]:
+    /// `Bearer <capability>`), and refuses the id under another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+}
+
+/// The header a job's capability travels in (`authorization: Bearer …`).
+pub const CAPABILITY_HEADER: &str = "authorization";
+
+/// The header value carrying `capability`.
+pub fn bearer(capability: &str) -> String {
+    format!("Bearer {capability}")
 }
 
 /// What a job computes. Its hash is [`crate::signing::spec_hash`].

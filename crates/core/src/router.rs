@@ -367,10 +367,14 @@ pub enum ResultError {
     NotReady {
         status: JobStatus,
     },
-    /// The router did not store it (too large); fetch it from the worker.
+    /// The router did not store it (too large); fetch it from the worker:
+    /// `GET {endpoint}/v1/jobs/{worker_job_id}/result` with
+    /// `authorization: Bearer {capability}` (told only to the submitter).
     NotStored {
         endpoint: String,
         byte_len: u64,
+        worker_job_id: String,
+        capability: String,
     },
     OutOfRange {
         byte_len: u64,

@@ -254,6 +254,7 @@ async fn paired(
         let request = JobRequest {
             job_id: format!("bench-{prefix}-{rep}"),
             spec: spec(),
+            capability: None,
         };
         let time_direct = || async {
             let call = direct.clone();

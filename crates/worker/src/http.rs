@@ -9,7 +9,7 @@ use crate::workloads::models::ModelStore;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tensormine_core::api::{
     CapabilityChallenge, CapabilityCommitment, ChallengeRequest, ChallengeResponse, Health,
-    Inventory, JobAck, JobRequest, JobStatus, ModelInfo, Workload,
+    Inventory, JobAck, JobRequest, JobStatus, ModelInfo, Workload, CAPABILITY_HEADER,
 };
 use tokio::net::TcpListener;
 
@@ -124,11 +124,18 @@ pub struct StatusQuery {
 /// Longest `wait_ms` honoured by `GET /v1/jobs/{id}`.
 pub const MAX_STATUS_WAIT_MS: u64 = 30_000;
 
+/// The `authorization` header's value, if any (a job's capability).
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(CAPABILITY_HEADER).and_then(|v| v.to_str().ok())
+}
+
 async fn job_status(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Json<JobStatus>, Failure> {
+    state.jobs.authorize(&id, authorization(&headers))?;
     let Query(query) = query.map_err(|r| Failure::bad_request("invalid_query", r.body_text()))?;
     Ok(Json(match query.wait_ms {
         None | Some(0) => state.jobs.status(&id)?,
@@ -155,8 +162,10 @@ pub const TOTAL_LENGTH_HEADER: &str = tensormine_core::api::RESULT_LENGTH_HEADER
 async fn job_result(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<ResultQuery>, QueryRejection>,
 ) -> Result<Response, Failure> {
+    state.jobs.authorize(&id, authorization(&headers))?;
     let Query(query) = query.map_err(|r| Failure::bad_request("invalid_query", r.body_text()))?;
     let (bytes, total) = state
         .jobs
@@ -174,8 +183,10 @@ async fn job_result(
 async fn job_challenge(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ChallengeResponse>, Failure> {
+    state.jobs.authorize(&id, authorization(&headers))?;
     let request: ChallengeRequest = parse_body(body)?;
     Ok(Json(state.jobs.challenge(&id, request).await?))
 }

@@ -111,6 +111,7 @@ async fn embed_job_through_the_api_is_signed_and_listed_in_health() {
             model: meta.id,
             sentences,
         }),
+        capability: None,
     };
     assert_eq!(w.post("/v1/jobs", &request).await.0, StatusCode::OK);
     let status = w.wait_final("emb-1").await;

@@ -21,6 +21,7 @@ fn request(job_id: &str) -> JobRequest {
             a: seeded(3),
             b: seeded(4),
         }),
+        capability: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! to retry (the worker or the network is down), give up on the miner (it
 //! refused the job) or judge the result.
 
+use crate::job::Assignment;
 use tensormine_core::api::{
     self, ChallengeRequest, ChallengeResponse, JobAck, JobRequest, JobSpec, JobStatus,
 };
@@ -20,6 +21,8 @@ pub struct Outcall {
     /// How long the worker may take to answer; the outcall's fee grows with
     /// it (300 cycles per ms per node), so small answers reserve little.
     pub expected_roundtrip_ms: u64,
+    /// The job's capability, sent as `authorization: Bearer …`.
+    pub capability: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,10 +118,11 @@ async fn outcall<R: WorkerApi>(rt: &R, request: Outcall) -> (Reply<OutcallRespon
     (classify(result.response), result.cycles)
 }
 
-/// `POST /v1/jobs` (idempotent by job id on the worker).
+/// `POST /v1/jobs` (idempotent by job id on the worker), under the
+/// assignment's worker-side id and capability.
 pub async fn dispatch<R: WorkerApi>(
     rt: &R,
-    endpoint: &str,
+    a: &Assignment,
     job_id: &str,
     spec: &JobSpec,
     replicated: bool,
@@ -126,18 +130,20 @@ pub async fn dispatch<R: WorkerApi>(
     let downloads =
         matches!(spec, JobSpec::Matmul(m) if !tensormine_core::challenge::operands_held(m));
     let body = serde_json::to_vec(&JobRequest {
-        job_id: job_id.to_string(),
+        job_id: a.worker_id(job_id).to_string(),
         spec: spec.clone(),
+        capability: a.capability().map(str::to_string),
     })
     .expect("a job request serialises");
     let (r, cycles) = outcall(
         rt,
         Outcall {
-            url: format!("{endpoint}/v1/jobs"),
+            url: format!("{}/v1/jobs", a.endpoint),
             body: Some(body),
             max_response_bytes: SMALL_ANSWER_BYTES,
             replicated,
             expected_roundtrip_ms: if downloads { SLOW_MS } else { QUICK_MS },
+            capability: None,
         },
     )
     .await;
@@ -150,18 +156,19 @@ pub async fn dispatch<R: WorkerApi>(
 /// `GET /v1/jobs/{id}`.
 pub async fn status<R: WorkerApi>(
     rt: &R,
-    endpoint: &str,
+    a: &Assignment,
     job_id: &str,
     replicated: bool,
 ) -> Called<JobStatus> {
     let (r, cycles) = outcall(
         rt,
         Outcall {
-            url: format!("{endpoint}/v1/jobs/{job_id}"),
+            url: format!("{}/v1/jobs/{}", a.endpoint, a.worker_id(job_id)),
             body: None,
             max_response_bytes: SMALL_ANSWER_BYTES,
             replicated,
             expected_roundtrip_ms: QUICK_MS,
+            capability: a.capability().map(str::to_string),
         },
     )
     .await;
@@ -174,7 +181,7 @@ pub async fn status<R: WorkerApi>(
 /// `GET /v1/jobs/{id}/result?offset=&length=`.
 pub async fn result_chunk<R: WorkerApi>(
     rt: &R,
-    endpoint: &str,
+    a: &Assignment,
     job_id: &str,
     offset: u64,
     length: u64,
@@ -183,11 +190,16 @@ pub async fn result_chunk<R: WorkerApi>(
     let (r, cycles) = outcall(
         rt,
         Outcall {
-            url: format!("{endpoint}/v1/jobs/{job_id}/result?offset={offset}&length={length}"),
+            url: format!(
+                "{}/v1/jobs/{}/result?offset={offset}&length={length}",
+                a.endpoint,
+                a.worker_id(job_id)
+            ),
             body: None,
             max_response_bytes: length + SLACK_BYTES,
             replicated,
             expected_roundtrip_ms: SLOW_MS,
+            capability: a.capability().map(str::to_string),
         },
     )
     .await;
@@ -206,7 +218,7 @@ pub async fn result_chunk<R: WorkerApi>(
 /// `POST /v1/jobs/{id}/challenge`.
 pub async fn challenge<R: WorkerApi>(
     rt: &R,
-    endpoint: &str,
+    a: &Assignment,
     job_id: &str,
     request: &ChallengeRequest,
     m: u64,
@@ -217,11 +229,12 @@ pub async fn challenge<R: WorkerApi>(
     let (r, cycles) = outcall(
         rt,
         Outcall {
-            url: format!("{endpoint}/v1/jobs/{job_id}/challenge"),
+            url: format!("{}/v1/jobs/{}/challenge", a.endpoint, a.worker_id(job_id)),
             body: Some(serde_json::to_vec(request).expect("a challenge serialises")),
             max_response_bytes: size.min(MAX_ANSWER_BYTES + SLACK_BYTES),
             replicated,
             expected_roundtrip_ms: QUICK_MS,
+            capability: a.capability().map(str::to_string),
         },
     )
     .await;

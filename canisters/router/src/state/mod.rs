@@ -39,6 +39,10 @@ pub struct Counters {
     pub oldest_unsigned_ns: Option<u64>,
     /// The router's Schnorr (ed25519) public key, once fetched.
     pub public_key: Option<Vec<u8>>,
+    /// From `raw_rand`, drawn at the first assignment: worker-side job ids
+    /// and capabilities are derived from it.
+    #[serde(default)]
+    pub worker_secret: Option<[u8; 32]>,
 }
 
 /// What the router keeps of a registered miner.
@@ -295,6 +299,25 @@ impl State {
         }
     }
 
+    /// The worker-side id and capability of assignment `slot` of `job`:
+    /// `sha256(tag ‖ secret ‖ job ‖ slot)`, unguessable without the secret.
+    pub fn worker_access(secret: &[u8; 32], job: &str, slot: usize) -> (String, String) {
+        let derive = |tag: &str| {
+            let mut input = tag.as_bytes().to_vec();
+            input.extend_from_slice(secret);
+            input.extend_from_slice(&(job.len() as u64).to_le_bytes());
+            input.extend_from_slice(job.as_bytes());
+            input.extend_from_slice(&(slot as u64).to_le_bytes());
+            Digest32::sha256(&input)
+        };
+        let id = derive("tensormine/worker-job-id/v1");
+        let capability = derive("tensormine/capability/v1");
+        (
+            format!("{job}-{}", hex_of(&id.0[..8])),
+            hex_of(&capability.0),
+        )
+    }
+
     pub fn miner(&self, p: &Principal) -> Option<MinerInfo> {
         self.miners.get(p).map(|m| m.0)
     }
@@ -318,4 +341,8 @@ impl State {
     pub fn pending_of(&self, p: Principal) -> u32 {
         self.pending.get(&p).copied().unwrap_or(0)
     }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -25,7 +25,7 @@ impl JobManager {
     pub async fn submit(&self, request: JobRequest) -> Result<JobAck, Failure> {
         self.validate(&request)?;
         let hash = spec_hash(&request.spec);
-        if let Some(ack) = self.existing_ack(&request.job_id, &hash).await? {
+        if let Some(ack) = self.existing_ack(&request, &hash).await? {
             return Ok(ack);
         }
         let job_id = request.job_id.clone();
@@ -49,7 +49,7 @@ impl JobManager {
 
     async fn admit(&self, request: JobRequest, hash: Digest32) -> Result<JobAck, Failure> {
         // Another request for this id may have been admitted while we waited.
-        if let Some(ack) = self.existing_ack(&request.job_id, &hash).await? {
+        if let Some(ack) = self.existing_ack(&request, &hash).await? {
             return Ok(ack);
         }
         self.fetch_operands(&request).await?;
@@ -115,12 +115,25 @@ impl JobManager {
 
     /// The ack for a known job with this spec, once its acceptance is durable;
     /// `None` if the id is unknown (or its admission could not be persisted).
-    async fn existing_ack(&self, job_id: &str, hash: &Digest32) -> Result<Option<JobAck>, Failure> {
+    /// A known id under another capability is a conflict too: whoever
+    /// posted it first (a squatter guessing ids) cannot take the job over.
+    async fn existing_ack(
+        &self,
+        request: &JobRequest,
+        hash: &Digest32,
+    ) -> Result<Option<JobAck>, Failure> {
+        let job_id = request.job_id.as_str();
         let mut durable = {
             let jobs = self.jobs();
             let Some(entry) = jobs.get(job_id) else {
                 return Ok(None);
             };
+            if entry.record.request.capability != request.capability {
+                return Err(Failure::conflict(
+                    "job_id_conflict",
+                    format!("job {job_id} already exists under another capability"),
+                ));
+            }
             if entry.record.spec_hash != *hash {
                 return Err(Failure::conflict(
                     "job_id_conflict",

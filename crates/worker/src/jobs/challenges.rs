@@ -116,6 +116,7 @@ impl JobManager {
             .submit(JobRequest {
                 job_id: job_id.clone(),
                 spec: challenge.spec(),
+                capability: None,
             })
             .await?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(challenge.deadline_ms);

@@ -5,9 +5,30 @@ use super::{unknown_job, JobManager};
 use crate::error::Failure;
 use crate::store::JobRecord;
 use std::time::Duration;
-use tensormine_core::api::{JobState, JobStatus, MAX_RESULT_CHUNK_BYTES};
+use tensormine_core::api::{bearer, JobState, JobStatus, MAX_RESULT_CHUNK_BYTES};
 
 impl JobManager {
+    /// Whether a request presenting `authorization` (the header's value)
+    /// may see job `job_id`: always for a job without a capability, else
+    /// only with `Bearer <its capability>`. Unknown jobs pass here and are
+    /// answered 404 by the query itself.
+    pub fn authorize(&self, job_id: &str, authorization: Option<&str>) -> Result<(), Failure> {
+        let jobs = self.jobs();
+        let Some(entry) = jobs.get(job_id) else {
+            return Ok(());
+        };
+        match &entry.record.request.capability {
+            None => Ok(()),
+            Some(c) if authorization == Some(bearer(c).as_str()) => Ok(()),
+            Some(_) => Err(Failure::unauthorized(
+                "capability_required",
+                format!(
+                    "job {job_id} is answered only with its capability (authorization: Bearer …)"
+                ),
+            )),
+        }
+    }
+
     /// `GET /v1/jobs/{id}`.
     pub fn status(&self, job_id: &str) -> Result<JobStatus, Failure> {
         let jobs = self.jobs();

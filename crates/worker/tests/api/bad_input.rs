@@ -60,6 +60,7 @@ async fn bad_input_gets_named_4xx_and_the_worker_keeps_serving() {
             model: Digest32([7; 32]),
             sentences: vec!["hi".into()],
         }),
+        capability: None,
     };
     let msg = expect_error(
         w.post("/v1/jobs", &unknown_model).await,

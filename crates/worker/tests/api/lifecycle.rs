@@ -1,6 +1,7 @@
 //! A job's life: identity, admission, download, challenge, and restarts.
 
 use super::*;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_identity_and_is_stable_when_idle() {
@@ -192,4 +193,61 @@ async fn jobs_survive_a_restart_resumed_or_reported_failed() {
     let failed = w.wait_final("lost").await;
     assert_eq!(failed.state, JobState::Failed);
     assert!(failed.error.unwrap().contains("result lost"));
+}
+
+/// A job posted with a capability answers its status and result only to
+/// requests that carry it; nobody can take its id over with another one
+/// (job-id squatting) or read it without it (fetch-then-cancel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_a_capability_answers_only_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = TestWorker::start(dir.path(), None);
+    let mut request = matmul_request("job-7-0123456789abcdef", 8, 6, 5);
+    request.capability = Some("ab".repeat(32));
+    let ack = w.post("/v1/jobs", &request).await;
+    assert_eq!(ack.0, StatusCode::OK, "{}", String::from_utf8_lossy(&ack.1));
+    let good = tensormine_core::api::bearer(&"ab".repeat(32));
+    let status_uri = "/v1/jobs/job-7-0123456789abcdef";
+    // Without, or with another capability: 401 for the status and the result.
+    for uri in [status_uri.to_string(), format!("{status_uri}/result")] {
+        expect_error(
+            w.get(&uri).await,
+            StatusCode::UNAUTHORIZED,
+            "capability_required",
+        );
+        expect_error(
+            w.get_with(&uri, "Bearer nope").await,
+            StatusCode::UNAUTHORIZED,
+            "capability_required",
+        );
+    }
+    // The same id under another capability, or none: a conflict.
+    let mut squat = request.clone();
+    squat.capability = Some("cd".repeat(32));
+    expect_error(
+        w.post("/v1/jobs", &squat).await,
+        StatusCode::CONFLICT,
+        "job_id_conflict",
+    );
+    squat.capability = None;
+    expect_error(
+        w.post("/v1/jobs", &squat).await,
+        StatusCode::CONFLICT,
+        "job_id_conflict",
+    );
+    // With it, everything works as without capabilities.
+    for _ in 0..6000 {
+        let (code, body) = w.get_with(status_uri, &good).await;
+        assert_eq!(code, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let job: JobStatus = serde_json::from_slice(&body).unwrap();
+        if job.state == JobState::Done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (code, bytes) = w.get_with(&format!("{status_uri}/result"), &good).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(bytes.len(), 8 * 5 * 4);
+    // The repeated post with the same capability is the same acknowledgement.
+    assert_eq!(w.post("/v1/jobs", &request).await, ack);
 }

@@ -38,6 +38,7 @@ fn matmul_request(job_id: &str, m: u32, k: u32, n: u32) -> JobRequest {
             a: seeded(1),
             b: seeded(2),
         }),
+        capability: None,
     }
 }
 

@@ -34,6 +34,7 @@ async fn url_operands_are_checked_against_sha256() {
             },
             b: seeded(2),
         }),
+        capability: None,
     };
     assert_eq!(
         w.post("/v1/jobs", &by_url("url-ok", Digest32::sha256(&a_bytes), n))
@@ -72,6 +73,7 @@ async fn url_operands_are_checked_against_sha256() {
             },
             b: seeded(2),
         }),
+        capability: None,
     };
     expect_error(
         w.post("/v1/jobs", &bad_shape).await,
@@ -90,6 +92,7 @@ async fn url_operands_are_checked_against_sha256() {
             },
             b: seeded(2),
         }),
+        capability: None,
     };
     expect_error(
         w.post("/v1/jobs", &unreachable).await,
@@ -120,6 +123,7 @@ async fn inline_operands_give_the_seeded_result_and_are_size_checked() {
             },
             b: seeded(2),
         }),
+        capability: None,
     };
     assert_eq!(
         w.post("/v1/jobs", &inline("inline-ok", a_values.clone()))

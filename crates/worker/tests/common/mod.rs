@@ -75,6 +75,22 @@ impl TestWorker {
         (status, bytes.to_vec())
     }
 
+    /// `GET uri` with `authorization: <value>`.
+    pub async fn get_with(&self, uri: &str, authorization: &str) -> (StatusCode, Vec<u8>) {
+        let request = Request::builder()
+            .method("GET")
+            .uri(uri)
+            .header("authorization", authorization)
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, bytes.to_vec())
+    }
+
     pub async fn get(&self, uri: &str) -> (StatusCode, Vec<u8>) {
         self.call("GET", uri, None).await
     }
