@@ -160,6 +160,8 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
             slash_done: false,
             reported: true,
             bond_at_stake_sats: 0,
+            worker_job_id: String::new(),
+            capability: String::new(),
         }],
         failovers: 0,
         randomness: Some([8; 32]),

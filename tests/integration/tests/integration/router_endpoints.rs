@@ -71,13 +71,30 @@ fn endpoints_answer_typed_errors_and_serve_metrics() {
         "get_result",
         (job.id.clone(), 0u64, 1u64),
     );
-    let ResultError::NotStored { endpoint, byte_len } = r.unwrap_err() else {
+    let ResultError::NotStored {
+        endpoint,
+        byte_len,
+        worker_job_id,
+        capability,
+    } = r.unwrap_err()
+    else {
         panic!()
     };
     assert_eq!(
         (endpoint.as_str(), byte_len),
         (m.workers[0].url.as_str(), 256 * 256 * 4)
     );
+    // The worker-side id: the router's id and 64 unguessable bits; the
+    // capability: 256 bits (told to the submitter only, once verified).
+    let suffix = worker_job_id.strip_prefix(&format!("{}-", job.id)).unwrap();
+    assert_eq!(suffix.len(), 16);
+    assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(capability.len(), 64);
+    assert!(!m
+        .job(&job.id)
+        .assignments
+        .iter()
+        .any(|a| format!("{a:?}").contains(&capability)));
 
     let small = m.submit(&matmul_request(8, Tier::None, 10_000)).unwrap();
     m.run_until_final(&small.id, 60);
