@@ -50,7 +50,16 @@ fn one_wrong_element_of_a_1024_cubed_result_is_caught_and_proven_on_chain() {
 
     // The developer's side: the whole result, checked against the committed
     // root, then the client check with its own randomness.
-    let bytes = m.workers[0].result_bytes(&job.id);
+    // Too large for the router to store: it tells the submitter where the
+    // worker keeps it (the worker-side id and capability).
+    let (r,): (Result<ResultChunk, ResultError>,) = m
+        .net
+        .query_candid(m.router, developer(), "get_result", (&job.id, 0u64, 1u64))
+        .unwrap();
+    let Err(ResultError::NotStored { worker_job_id, .. }) = r else {
+        panic!("{r:?}")
+    };
+    let bytes = m.workers[0].result_bytes(&worker_job_id);
     let commitment = view.result.clone().expect("a verified result");
     let root = tensormine_core::merkle::root_of_bytes(&bytes, N as usize).unwrap();
     assert_eq!(root.0.to_vec(), commitment.merkle_root);
