@@ -204,6 +204,7 @@ async fn assign<R: Runtime>(rt: &R, job: &mut Job, c: &Config, now: u64) {
             bond_at_stake_sats: 0,
             worker_job_id,
             capability,
+            committed_at_ns: 0,
         });
         stake_bond(job.assignments.last_mut().expect("pushed"), at_stake);
     }
@@ -399,6 +400,7 @@ fn on_status(
                 Ok(()) => {
                     a.commitment = Some(result);
                     a.state = AssignmentState::Committed;
+                    a.committed_at_ns = now;
                     a.progress = Progress {
                         done: st.progress.total,
                         total: st.progress.total,

@@ -52,6 +52,9 @@ pub struct Assignment {
     /// with `get_result`'s `NotStored` once the job is verified).
     #[serde(default)]
     pub capability: String,
+    /// When the router saw the signed commitment (0: not yet).
+    #[serde(default)]
+    pub committed_at_ns: u64,
 }
 
 impl Assignment {

@@ -38,6 +38,9 @@ pub const BOND_AT_STAKE: MemoryId = MemoryId::new(13);
 /// `StableBTreeMap<Principal, u64 ns>`: miners suspended from matching by a
 /// proven wrong result, and when.
 pub const SUSPENDED: MemoryId = MemoryId::new(14);
+/// `StableBTreeMap<Principal, u64 FLOP/s>`: the best throughput each miner
+/// showed on real matmul jobs the router checked itself.
+pub const JOB_FLOPS: MemoryId = MemoryId::new(15);
 
 /// The virtual memory `id` of `manager`.
 pub fn get(manager: &MemoryManager<DefaultMemoryImpl>, id: MemoryId) -> Memory {

@@ -10,7 +10,9 @@
 use crate::clients::worker::{self, Reply, RESULT_CHUNK_BYTES};
 use crate::job::{Assignment, Job};
 use crate::runtime::Runtime;
-use crate::state::audit::{charge, event, reject, reject_proven, start_refund};
+use crate::state::audit::{
+    charge, event, record_verified_work, reject, reject_proven, start_refund,
+};
 use crate::state::{mutate_state, EventKind};
 use tensormine_core::api::{self, ChallengeRequest, ChallengeResponse, JobSpec};
 use tensormine_core::challenge::{
@@ -223,7 +225,10 @@ async fn freivalds_all<R: Runtime>(rt: &R, job: &mut Job, c: &Config, rand: &[u8
             v => v,
         };
         match verdict {
-            Ok(()) => accept(job, i),
+            Ok(()) => {
+                accept(job, i);
+                record_verified_work(job, i);
+            }
             Err(reason) => reject_proven(
                 job,
                 i,

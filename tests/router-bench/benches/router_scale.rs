@@ -162,6 +162,7 @@ fn settled_job(n: u64, submitter: Principal, miner: Principal) -> Job {
             bond_at_stake_sats: 0,
             worker_job_id: String::new(),
             capability: String::new(),
+            committed_at_ns: 0,
         }],
         failovers: 0,
         randomness: Some([8; 32]),

@@ -70,6 +70,36 @@ pub fn suspend(now: u64, job: &Job, miner: candid::Principal) {
     });
 }
 
+/// Shortest time a job's throughput is computed over: the canister's clock
+/// moves in rounds, and a shorter figure would only be noise.
+const MIN_WORK_NS: u64 = 1_000_000_000;
+
+/// Records the throughput assignment `i` showed on a matmul job whose
+/// result the router checked itself: `2·m·k·n` FLOP over the time from
+/// assignment to commitment (a lower bound: dispatch and polling included).
+/// The miner's ranking uses the best such figure (`State::ranked`).
+pub fn record_verified_work(job: &Job, i: usize) {
+    let tensormine_core::api::JobSpec::Matmul(s) = &job.spec else {
+        return;
+    };
+    let a = &job.assignments[i];
+    if a.committed_at_ns <= a.assigned_at_ns {
+        return;
+    }
+    let elapsed = (a.committed_at_ns - a.assigned_at_ns).max(MIN_WORK_NS) as u128;
+    let work = 2 * s.m as u128 * s.k as u128 * s.n as u128;
+    let flops = (work * 1_000_000_000 / elapsed).min(u64::MAX as u128) as u64;
+    mutate_state(|st| {
+        if flops > st.job_flops.get(&a.miner).unwrap_or(0) {
+            st.job_flops.insert(a.miner, flops);
+            if let Some(info) = st.miner(&a.miner) {
+                let ranked = st.ranked(a.miner, &info);
+                st.index.upsert(ranked);
+            }
+        }
+    });
+}
+
 /// Stores the job (and reschedules it).
 pub fn save(job: &Job) {
     mutate_state(|s| s.put_job(job.clone()));

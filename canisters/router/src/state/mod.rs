@@ -141,6 +141,7 @@ pub struct State {
     pub events: Log<Cbor<Event>, Memory, Memory>,
     pub bond_at_stake: BTreeMap<Principal, u64, Memory>,
     pub suspended: BTreeMap<Principal, u64, Memory>,
+    pub job_flops: BTreeMap<Principal, u64, Memory>,
     // Heap caches and guards (rebuilt or empty after an upgrade).
     pub index: MinerIndex<Principal>,
     /// Tasks running now, each under its guard.
@@ -196,6 +197,7 @@ impl State {
             events: Log::init(get(memory::EVENTS_INDEX), get(memory::EVENTS_DATA)),
             bond_at_stake: BTreeMap::init(get(memory::BOND_AT_STAKE)),
             suspended: BTreeMap::init(get(memory::SUSPENDED)),
+            job_flops: BTreeMap::init(get(memory::JOB_FLOPS)),
             index: MinerIndex::new(),
             running: BTreeSet::new(),
             pending: HeapMap::new(),
@@ -220,7 +222,8 @@ impl State {
     pub fn rebuild_index(&mut self) {
         let mut index = MinerIndex::new();
         for entry in self.miners.iter() {
-            index.upsert(entry.value().0.candidate);
+            let (p, info) = (*entry.key(), entry.value().0);
+            index.upsert(self.ranked(p, &info));
         }
         self.index = index;
     }
@@ -323,8 +326,17 @@ impl State {
     }
 
     pub fn upsert_miner(&mut self, p: Principal, info: MinerInfo) {
-        self.index.upsert(info.candidate.clone());
+        self.index.upsert(self.ranked(p, &info));
         self.miners.insert(p, Cbor(info));
+    }
+
+    /// The miner as the matching index ranks it: its throughput is the
+    /// better of the registry's capability challenge and what it showed on
+    /// real jobs the router checked itself (both verified lower bounds).
+    pub fn ranked(&self, p: Principal, info: &MinerInfo) -> Candidate<Principal> {
+        let mut c = info.candidate.clone();
+        c.flops = c.flops.max(self.job_flops.get(&p).unwrap_or(0));
+        c
     }
 
     pub fn remove_miner(&mut self, p: &Principal) {

@@ -7,6 +7,7 @@ mod bonds;
 mod cancel;
 mod disputes;
 mod failures;
+mod ranking;
 mod recovery;
 mod tiers;
 
