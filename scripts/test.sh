@@ -44,6 +44,9 @@ else
     echo "==> cargo-nextest not found, using cargo test"
     cargo test --locked --workspace --no-fail-fast "$@"
 fi
+# The adversary suite's short configuration (its tests also ran above,
+# once each; this is the command docs/verification.md shows).
+scripts/adversary.sh 2
 # Doc tests are not run by nextest.
 cargo test --locked --workspace --doc
 

@@ -2,6 +2,7 @@
 //! canisters' Rust code and PocketIC's client, and ten such binaries cost
 //! gigabytes of disk and minutes of linking on a 2-core CI machine.
 
+mod adversary;
 mod escrow_btc;
 mod escrow_ckbtc;
 mod localnet_bad_input;
