@@ -60,13 +60,13 @@ fn step_until(m: &mut Market, id: &str, done: impl Fn(&JobView) -> bool) -> JobV
 /// Freivalds job; an honest one is there for the failover. What the lazy
 /// one is paid, and what the honest one loses.
 fn lazy_rows_under_freivalds(attempt: u32, n: u32, rows: Vec<usize>) -> (u64, u64) {
-    let key = 150 + (attempt % 50) as u8;
+    let key = 150 + (attempt % 40) as u8;
     let mut m = Market::new(vec![lazy(key, rows)], test_config());
     let job = m
         .submit(&matmul_request(n, Tier::Freivalds, 10_000))
         .unwrap();
     step_until(&mut m, &job.id, |j| !j.assignments.is_empty());
-    m.workers.push(LoopbackWorker::start(key + 60, None));
+    m.workers.push(LoopbackWorker::start(key + 40, None));
     m.register(1);
     m.wait_for_miners(2);
     let done = m.run_until_final(&job.id, 300);
