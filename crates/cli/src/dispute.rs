@@ -13,11 +13,10 @@ use crate::job::JobResult;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tensormine_core::api::{MatmulSpec, MatrixSource};
-use tensormine_core::dispute::{find_wrong_row, CLIENT_VECTORS};
-use tensormine_core::encoding::{f32_from_le_bytes, f32_to_le_bytes, F32Array};
-use tensormine_core::merkle::RowMerkleTree;
+use tensormine_core::dispute::{find_wrong_row, fraud_proof, CLIENT_VECTORS};
+use tensormine_core::encoding::{f32_from_le_bytes, F32Array};
 use tensormine_core::router::{
-    FraudProof, FraudProofError, FraudVerdict, JobRequest, JobStatus, OperandInput, WorkloadInput,
+    FraudProofError, FraudVerdict, JobRequest, JobStatus, OperandInput, WorkloadInput,
 };
 use tensormine_core::Digest32;
 
@@ -125,25 +124,11 @@ pub async fn check(env: &Env, state_dir: &Path, r: &JobResult) -> Result<ClientC
     Ok(ClientCheck::Wrong { row, filed })
 }
 
-/// Row `row` of a row-major result with `cols` columns, with its Merkle path.
-pub fn fraud_proof(values: &[f32], cols: usize, row: u64) -> FraudProof {
-    let tree = RowMerkleTree::from_matrix(values, cols);
-    let r = row as usize;
-    FraudProof {
-        row,
-        values: f32_to_le_bytes(&values[r * cols..(r + 1) * cols]),
-        path: tree
-            .proof(row)
-            .expect("a row of the result")
-            .into_iter()
-            .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec()))
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tensormine_core::encoding::f32_to_le_bytes;
+    use tensormine_core::merkle::RowMerkleTree;
     use tensormine_core::router::{Resources, Tier};
 
     fn request(a: OperandInput, b: OperandInput) -> JobRequest {

@@ -18,7 +18,10 @@
 
 use crate::api::MatmulSpec;
 use crate::challenge::{operand_row, operand_rows, operands_held, AnswerError};
+use crate::encoding::f32_to_le_bytes;
+use crate::merkle::RowMerkleTree;
 use crate::prng::{STREAM_A, STREAM_B};
+use crate::router::FraudProof;
 use crate::verify::{check_rows, freivalds, mat_vec_f64, SampledRow, Tolerance, VerifyError};
 use sha2::{Digest as _, Sha256};
 
@@ -90,6 +93,26 @@ pub fn find_wrong_row(
         }
     }
     Ok(None)
+}
+
+/// The fraud proof of row `row` of a row-major result with `cols` columns:
+/// the row as committed and its Merkle path.
+///
+/// # Panics
+/// If `row` is not a row of the result.
+pub fn fraud_proof(values: &[f32], cols: usize, row: u64) -> FraudProof {
+    let tree = RowMerkleTree::from_matrix(values, cols);
+    let r = row as usize;
+    FraudProof {
+        row,
+        values: f32_to_le_bytes(&values[r * cols..(r + 1) * cols]),
+        path: tree
+            .proof(row)
+            .expect("a row of the result")
+            .into_iter()
+            .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec()))
+            .collect(),
+    }
 }
 
 /// The router's adjudication of a fraud proof: recomputes row `row` of

@@ -5,9 +5,8 @@
 //! slashed H`; the test fails unless S = 0 and H = 0.
 
 use std::sync::Arc;
-use tensormine_core::dispute::{find_wrong_row, CLIENT_VECTORS};
-use tensormine_core::encoding::{f32_from_le_bytes, f32_to_le_bytes};
-use tensormine_core::merkle::RowMerkleTree;
+use tensormine_core::dispute::{find_wrong_row, fraud_proof, CLIENT_VECTORS};
+use tensormine_core::encoding::f32_from_le_bytes;
 use tensormine_core::router::*;
 use tensormine_integration_tests::market::*;
 use tensormine_integration_tests::worker::{CorruptRows, LoopbackWorker};
@@ -115,7 +114,7 @@ fn lazy_miners_under_tier_none_lose_to_the_client_check() {
                 m.router,
                 developer(),
                 "submit_fraud_proof",
-                (&job.id, proof(&c, n, row)),
+                (&job.id, fraud_proof(&c, n as usize, row)),
             )
             .unwrap();
         r.expect("accepted");
@@ -148,7 +147,7 @@ fn fraud_proofs_against_honest_rows_are_refused() {
                 m.router,
                 developer(),
                 "submit_fraud_proof",
-                (&job.id, proof(&c, n, 7)),
+                (&job.id, fraud_proof(&c, n as usize, 7)),
             )
             .unwrap();
         assert_eq!(r, Err(FraudProofError::RowIsCorrect));
@@ -221,20 +220,4 @@ fn stored_result(m: &mut Market, id: &str) -> Vec<f32> {
         )
         .unwrap();
     f32_from_le_bytes(&r.expect("stored").bytes).unwrap()
-}
-
-fn proof(c: &[f32], n: u32, row: u64) -> FraudProof {
-    let n = n as usize;
-    let tree = RowMerkleTree::from_matrix(c, n);
-    let r = row as usize;
-    FraudProof {
-        row,
-        values: f32_to_le_bytes(&c[r * n..(r + 1) * n]),
-        path: tree
-            .proof(row)
-            .unwrap()
-            .into_iter()
-            .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec()))
-            .collect(),
-    }
 }

@@ -6,9 +6,8 @@
 //! refunds the job before anyone is paid.
 
 use std::sync::Arc;
-use tensormine_core::dispute::{find_wrong_row, CLIENT_VECTORS};
-use tensormine_core::encoding::{f32_from_le_bytes, f32_to_le_bytes};
-use tensormine_core::merkle::RowMerkleTree;
+use tensormine_core::dispute::{find_wrong_row, fraud_proof, CLIENT_VECTORS};
+use tensormine_core::encoding::f32_from_le_bytes;
 use tensormine_core::router::*;
 use tensormine_integration_tests::market::*;
 use tensormine_integration_tests::worker::{CorruptRows, LoopbackWorker};
@@ -79,18 +78,7 @@ fn one_wrong_element_of_a_1024_cubed_result_is_caught_and_proven_on_chain() {
         .unwrap()
         .expect("the client check finds the wrong row");
     assert_eq!(row, WRONG_ROW as u64);
-    let tree = RowMerkleTree::from_matrix(&c, N as usize);
-    let n = N as usize;
-    let proof = FraudProof {
-        row,
-        values: f32_to_le_bytes(&c[WRONG_ROW * n..(WRONG_ROW + 1) * n]),
-        path: tree
-            .proof(row)
-            .unwrap()
-            .into_iter()
-            .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec()))
-            .collect(),
-    };
+    let proof = fraud_proof(&c, N as usize, row);
 
     // A stranger may not file it; the submitter's proof is accepted.
     let (r,): (Result<FraudVerdict, FraudProofError>,) = m
@@ -115,7 +103,7 @@ fn one_wrong_element_of_a_1024_cubed_result_is_caught_and_proven_on_chain() {
         .unwrap();
     let verdict = r.expect("the fraud proof is accepted");
     assert_eq!(verdict.miner, miner(0));
-    assert_eq!((verdict.row, verdict.column), (row, (WRONG_ROW % n) as u64));
+    assert_eq!((verdict.row, verdict.column), (row, (WRONG_ROW % N as usize) as u64));
     let instructions: u64 = m.net.message_log()[from..]
         .iter()
         .filter(|e| e.canister == m.router && e.kind.contains("submit_fraud_proof"))

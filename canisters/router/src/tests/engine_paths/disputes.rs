@@ -8,9 +8,8 @@ use crate::dispute;
 use crate::runtime::Runtime;
 use serde_bytes::ByteBuf;
 use tensormine_core::api::JobSpec;
-use tensormine_core::dispute::{find_wrong_row, CLIENT_VECTORS};
-use tensormine_core::encoding::{f32_from_le_bytes, f32_to_le_bytes};
-use tensormine_core::merkle::RowMerkleTree;
+use tensormine_core::dispute::{find_wrong_row, fraud_proof, CLIENT_VECTORS};
+use tensormine_core::encoding::f32_from_le_bytes;
 
 const WINDOW_SECS: u64 = 600;
 
@@ -38,22 +37,9 @@ fn run_to_window(rt: &FakeRuntime, id: &str) {
     );
 }
 
-/// The submitter's side: the stored result, its first wrong row by the
-/// client check, and the proof of that row.
+/// The submitter's proof of `row` of the stored result.
 fn proof_of(id: &str, row: u64, cols: usize) -> FraudProof {
-    let c = f32_from_le_bytes(&read_state(|s| s.results.get(&id.to_string())).unwrap()).unwrap();
-    let tree = RowMerkleTree::from_matrix(&c, cols);
-    let r = row as usize;
-    FraudProof {
-        row,
-        values: f32_to_le_bytes(&c[r * cols..(r + 1) * cols]),
-        path: tree
-            .proof(row)
-            .unwrap()
-            .into_iter()
-            .map(|h| ByteBuf::from(h.0.to_vec()))
-            .collect(),
-    }
+    fraud_proof(&stored_result(id), cols, row)
 }
 
 fn stored_result(id: &str) -> Vec<f32> {
