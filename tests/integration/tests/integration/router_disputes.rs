@@ -103,7 +103,10 @@ fn one_wrong_element_of_a_1024_cubed_result_is_caught_and_proven_on_chain() {
         .unwrap();
     let verdict = r.expect("the fraud proof is accepted");
     assert_eq!(verdict.miner, miner(0));
-    assert_eq!((verdict.row, verdict.column), (row, (WRONG_ROW % N as usize) as u64));
+    assert_eq!(
+        (verdict.row, verdict.column),
+        (row, (WRONG_ROW % N as usize) as u64)
+    );
     let instructions: u64 = m.net.message_log()[from..]
         .iter()
         .filter(|e| e.canister == m.router && e.kind.contains("submit_fraud_proof"))
